@@ -89,12 +89,11 @@ def read_ratings(folder: Path) -> pd.DataFrame:
             f"{folder} has no ratings.csv, so no model can be trained on it. Download the full "
             f"dataset with 'boxdrec data download {folder.name}'."
         )
-    df = _read_csv(
+    return _read_csv(
         path,
         usecols=["userId", "movieId", "rating"],
         dtype={"userId": "int32", "movieId": "int32", "rating": "float32"},
     )
-    return df
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,9 @@ def load_catalogue(root: Path) -> Catalogue:
     movies["popularity"] = _popularity(dirs, movies.index)
     log.info(
         "catalogue: %d films from %s (%d with links, %d with rating counts)",
-        len(movies), biggest.name, int(movies["tmdbId"].notna().sum()),
+        len(movies),
+        biggest.name,
+        int(movies["tmdbId"].notna().sum()),
         int((movies["popularity"] > 0).sum()),
     )
     return Catalogue(movies=movies, source=biggest.name)

@@ -44,3 +44,27 @@ def catalogue(movielens_dir: Path):
     from recommender.movielens import load_catalogue
 
     return load_catalogue(movielens_dir)
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(tmp_path_factory: pytest.TempPathFactory, movielens_dir: Path) -> Path:
+    """A model folder holding ``ml-latest-small`` trained once per session on the real data.
+
+    Fewer components and iterations than the default keep the suite fast; the pipeline is the
+    one ``boxdrec train`` runs.
+    """
+    from recommender.pipeline import train_and_save
+    from recommender.training import TrainConfig
+
+    root = tmp_path_factory.mktemp("models")
+    cfg = TrainConfig(dataset="ml-latest-small", n_components=16, max_iter=40)
+    train_and_save(cfg, movielens_dir, root, "ml-latest-small")
+    return root
+
+
+@pytest.fixture(scope="session")
+def service(movielens_dir: Path, small_model_dir: Path):
+    """A RecommenderService over the ml-32m catalogue and the session's small model."""
+    from recommender.pipeline import load_service
+
+    return load_service(movielens_dir, small_model_dir, "ml-latest-small")

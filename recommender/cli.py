@@ -1,0 +1,221 @@
+"""The ``boxdrec`` command: recommend, match, train, and fetch MovieLens data.
+
+Every failure a user can cause ends in one line on stderr and exit status 1; ``-v`` adds logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import uuid
+from pathlib import Path
+
+from recommender import config
+from recommender.errors import BoxdrecError
+from recommender.movielens import DEFAULT_DATASET, KNOWN_DATASETS, dataset_dirs
+
+log = logging.getLogger("boxdrec")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    return (args.data_dir or config.data_dir(), args.model_dir or config.model_dir())
+
+
+def _service(args: argparse.Namespace):  # -> RecommenderService
+    from recommender.pipeline import load_service
+
+    data_root, model_root = _paths(args)
+    return load_service(data_root, model_root, args.model, say=_say)
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    service = _service(args)
+    export = service.read_export_file(args.export)
+    result = service.recommend(export, n=args.n, exclude_watchlist=args.exclude_watchlist)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"Your top {len(result.items)} from {Path(args.export).name} (model {result.model_name})")
+    print(result.report.summary_line())
+    print()
+    for item in result.items:
+        year = f" ({item.year})" if item.year else ""
+        stars = f"  predicted {item.predicted_stars:.1f}★" if item.predicted_stars else ""
+        print(f"{item.rank:>3}. {item.title}{year}{stars}")
+        print(f"     {item.reason}")
+        if item.letterboxd_url:
+            print(f"     {item.letterboxd_url}")
+    return 0
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    service = _service(args)
+    report = service.match(service.read_export_file(args.export))
+    if args.json:
+        for record in report.to_records():
+            print(json.dumps(record, ensure_ascii=False))
+        return 0
+    print(report.summary_line())
+    sections = (
+        ("Ambiguous (chosen by evidence, check these)", report.ambiguous),
+        ("Duplicates (two rows, one MovieLens film: not used)", report.duplicate),
+        ("Not in MovieLens", report.not_in_movielens),
+        ("In MovieLens but not in the model", report.not_in_model),
+    )
+    for title, rows in sections:
+        if not rows:
+            continue
+        print(f"\n{title} ({len(rows)}):")
+        for row in rows:
+            year = row.film.year if row.film.year is not None else "no year"
+            target = f" -> {row.movie_id} {service.title(row.movie_id)}" if row.movie_id else ""
+            note = f"  [{row.note}]" if row.note else ""
+            print(f"  {row.film.name} ({year}){target}{note}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from recommender.download import ensure_dataset
+    from recommender.pipeline import train_and_save
+    from recommender.training import TrainConfig
+
+    data_root, model_root = _paths(args)
+    cfg = TrainConfig(
+        dataset=args.dataset,
+        n_components=args.components,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        user_min_percentile=args.user_min_percentile,
+        user_max_percentile=args.user_max_percentile,
+        max_users_per_film=args.max_users_per_film,
+        min_ratings_per_film=args.min_ratings_per_film,
+        random_state=args.seed,
+    )
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise BoxdrecError(f"Invalid training option: {exc}.") from None
+    if args.download and not (data_root / cfg.dataset / "ratings.csv").is_file():
+        _say(f"Downloading {cfg.dataset} into {data_root}…")
+        ensure_dataset(cfg.dataset, data_root)
+    name = args.name or cfg.dataset
+    _say(f"Training {name} on {data_root / cfg.dataset} (k={cfg.n_components})…")
+    path = train_and_save(cfg, data_root, model_root, name, say=_say)
+    meta = json.loads((path / "metadata.json").read_text())
+    _say(
+        f"Saved {path}: {meta['matrix']['users']} users x {meta['matrix']['films']} films, "
+        f"{meta['n_iter']} iterations in {meta['training_seconds']:.1f} s, "
+        f"loss {meta['final_loss']:.4f}"
+    )
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from recommender.download import download_dataset
+
+    data_root, _ = _paths(args)
+
+    def progress(done: int, total: int | None) -> None:
+        if total:
+            print(f"\r  {done / 1e6:7.1f} of {total / 1e6:.1f} MB", end="", file=sys.stderr)
+
+    path = download_dataset(args.name, data_root, progress=progress)
+    _say(f"\n{args.name} is ready in {path}")
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    data_root, model_root = _paths(args)
+    print(f"data folder:  {data_root}")
+    for d in dataset_dirs(data_root):
+        has = "ratings + catalogue" if (d / "ratings.csv").is_file() else "catalogue only"
+        print(f"  {d.name:<18} {has}")
+    print(f"model folder: {model_root}")
+    if model_root.is_dir():
+        for m in sorted(p for p in model_root.iterdir() if (p / "metadata.json").is_file()):
+            print(f"  {m.name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="boxdrec", description="Film recommendations from your Letterboxd export."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
+    parser.add_argument("--data-dir", type=Path, help="MovieLens folder (BOXDREC_DATA_DIR)")
+    parser.add_argument("--model-dir", type=Path, help="model folder (BOXDREC_MODEL_DIR)")
+    parser.add_argument("--model", help="model name (BOXDREC_MODEL; default ml-latest-small)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rec = sub.add_parser("recommend", help="films you have not seen and will probably love")
+    rec.add_argument("export", help="ratings.csv or the whole Letterboxd export .zip")
+    rec.add_argument("-n", type=int, default=20, help="how many films (default 20)")
+    rec.add_argument("--json", action="store_true", help="print JSON")
+    rec.add_argument("--exclude-watchlist", action="store_true", help="skip watchlist films")
+    rec.set_defaults(func=cmd_recommend)
+
+    match = sub.add_parser("match", help="how each film of the export maps to MovieLens")
+    match.add_argument("export", help="ratings.csv or the whole Letterboxd export .zip")
+    match.add_argument("--json", action="store_true", help="one JSON record per row")
+    match.set_defaults(func=cmd_match)
+
+    tr = sub.add_parser("train", help="train an NMF model on a MovieLens dataset")
+    tr.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset folder name")
+    tr.add_argument("--name", help="model name (default: the dataset name)")
+    tr.add_argument("--components", type=int, default=48, help="NMF components (k)")
+    tr.add_argument("--max-iter", type=int, default=300)
+    tr.add_argument("--tol", type=float, default=1e-4, help="stop when loss improves less")
+    tr.add_argument("--user-min-percentile", type=float, default=0.5)
+    tr.add_argument("--user-max-percentile", type=float, default=0.97)
+    tr.add_argument("--max-users-per-film", type=int, default=400)
+    tr.add_argument("--min-ratings-per-film", type=int, default=1)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--download", action="store_true", help="download the dataset if missing")
+    tr.set_defaults(func=cmd_train)
+
+    data = sub.add_parser("data", help="MovieLens data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    dl = data_sub.add_parser("download", help="download and verify a MovieLens dataset")
+    dl.add_argument("name", choices=KNOWN_DATASETS)
+    dl.set_defaults(func=cmd_data_download)
+    ls = data_sub.add_parser("list", help="where data and models live, and what is there")
+    ls.set_defaults(func=cmd_data_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    if getattr(args, "n", 1) < 1:
+        _say("boxdrec: error: -n must be at least 1.")
+        return 1
+    try:
+        return int(args.func(args))
+    except BoxdrecError as exc:
+        _say(f"boxdrec: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _say("boxdrec: interrupted")
+        return 130
+    except (ValueError, OSError) as exc:
+        # Settings from the environment (BOXDREC_*) and file-system trouble land here.
+        _say(f"boxdrec: error: {exc}")
+        return 1
+    except Exception:
+        error_id = uuid.uuid4().hex[:8]
+        log.exception("unexpected error %s", error_id)
+        _say(f"boxdrec: unexpected error (id {error_id}); please report it with the log above.")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Save and load trained models: .npy factor matrices (never pickle) plus a JSON metadata file.
+
+A model folder holds ``components.npy`` (k × films, float32), ``item_ids.npy`` (MovieLens ids of
+the columns), ``item_counts.npy`` (training ratings per film) and ``metadata.json`` with every
+setting, the input data's checksums, library versions, training time, final loss and the sha256
+of each array file. Loading verifies those checksums and memory-maps the arrays read-only, so
+several processes share one copy and a request never copies the item matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recommender.errors import ModelError
+from recommender.training import sha256_file
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ARRAYS = ("components", "item_ids", "item_counts")
+_LIBRARIES = ("boxdrec", "numpy", "scipy", "scikit-learn", "pandas", "joblib")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for lib in _LIBRARIES:
+        try:
+            versions[lib] = importlib_metadata.version(lib)
+        except importlib_metadata.PackageNotFoundError:
+            versions[lib] = "not installed"
+    return versions
+
+
+@dataclass(frozen=True)
+class NMFModel:
+    """A trained model as the request path uses it."""
+
+    path: Path
+    components: np.ndarray  # k × films, float32 (memory-mapped when loaded)
+    item_ids: np.ndarray  # movieId of each column, int64, ascending
+    item_counts: np.ndarray  # training ratings per film
+    metadata: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", self.path.name))
+
+    @property
+    def n_components(self) -> int:
+        return int(self.components.shape[0])
+
+    def positions(self, movie_ids: np.ndarray) -> np.ndarray:
+        """Column of each movieId, or -1 when the model does not know the film."""
+        movie_ids = np.asarray(movie_ids, dtype=np.int64)
+        pos = np.searchsorted(self.item_ids, movie_ids)
+        pos = np.minimum(pos, len(self.item_ids) - 1)
+        return np.where(self.item_ids[pos] == movie_ids, pos, -1)
+
+
+def save_model(
+    target: Path,
+    components: np.ndarray,
+    item_ids: np.ndarray,
+    item_counts: np.ndarray,
+    metadata: dict[str, Any],
+) -> Path:
+    """Write a model folder atomically: a complete folder appears at ``target`` or nothing does."""
+    order = np.argsort(item_ids)
+    arrays = {
+        "components": np.ascontiguousarray(components[:, order], dtype=np.float32),
+        "item_ids": np.asarray(item_ids, dtype=np.int64)[order],
+        "item_counts": np.asarray(item_counts, dtype=np.int32)[order],
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        files = {}
+        for key, arr in arrays.items():
+            np.save(tmp / f"{key}.npy", arr, allow_pickle=False)
+            files[f"{key}.npy"] = sha256_file(tmp / f"{key}.npy")
+        meta = {
+            **metadata,
+            "format_version": FORMAT_VERSION,
+            "name": target.name,
+            "shape": list(arrays["components"].shape),
+            "files": files,
+            "libraries": library_versions(),
+        }
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        if target.exists():
+            aside = target.with_name(f".{target.name}-old")
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(target, aside)
+            os.replace(tmp, target)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("saved model %s (%d components, %d films)", target, *arrays["components"].shape)
+    return target
+
+
+def load_model(path: Path, verify: bool = True) -> NMFModel:
+    """Load a model folder from the configured model directory, checking it is whole and untouched.
+
+    Only ``.npy`` files are read, with ``allow_pickle=False``: nothing here can execute code.
+    """
+    meta_path = path / "metadata.json"
+    if not meta_path.is_file():
+        raise ModelError(
+            f"No model at {path}. Train one with 'boxdrec train', or set BOXDREC_MODEL_DIR to "
+            "the folder that holds your models."
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{meta_path} is not valid JSON ({exc}); train the model again.") from exc
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(
+            f"{path} has model format {meta.get('format_version')!r}, this boxdrec reads "
+            f"{FORMAT_VERSION}; train the model again with 'boxdrec train'."
+        )
+    files = meta.get("files", {})
+    arrays: dict[str, np.ndarray] = {}
+    for key in ARRAYS:
+        file = path / f"{key}.npy"
+        if not file.is_file():
+            raise ModelError(f"{file} is missing; train the model again with 'boxdrec train'.")
+        if verify and sha256_file(file) != files.get(file.name):
+            raise ModelError(
+                f"{file} does not match the checksum in {meta_path}: the model is damaged or "
+                "was changed. Train it again with 'boxdrec train'."
+            )
+        try:
+            arrays[key] = np.load(file, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise ModelError(f"{file} is not a valid array file ({exc}); train again.") from exc
+    comps, ids = arrays["components"], arrays["item_ids"]
+    counts = arrays["item_counts"]
+    if comps.ndim != 2 or comps.shape[1] != ids.shape[0] or ids.shape != counts.shape:
+        raise ModelError(f"{path} holds arrays of mismatched shapes; train the model again.")
+    written = meta.get("libraries", {})
+    now = library_versions()
+    if written.get("scikit-learn") != now["scikit-learn"]:
+        log.info(
+            "model %s was trained with scikit-learn %s, running %s (arrays only: safe)",
+            path.name,
+            written.get("scikit-learn"),
+            now["scikit-learn"],
+        )
+    return NMFModel(
+        path=path, components=comps, item_ids=ids, item_counts=arrays["item_counts"], metadata=meta
+    )

@@ -1,0 +1,114 @@
+"""Getting a service ready: find or train the model, download data on first use.
+
+This is where "the first run trains the default model" lives, so the CLI and the bot behave
+the same way on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from recommender import config
+from recommender.download import ensure_dataset
+from recommender.errors import ModelError
+from recommender.model_store import NMFModel, load_model, save_model
+from recommender.movielens import DEFAULT_DATASET, load_catalogue, read_ratings
+from recommender.training import TrainConfig, config_dict, sha256_file, train
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = DEFAULT_DATASET
+
+Say = Callable[[str], None]
+
+
+def model_name() -> str:
+    """The model to serve: ``BOXDREC_MODEL`` or the default trained on ml-latest-small."""
+    return os.environ.get("BOXDREC_MODEL", "").strip() or DEFAULT_MODEL
+
+
+def train_and_save(
+    cfg: TrainConfig,
+    data_root: Path,
+    model_root: Path,
+    name: str | None = None,
+    say: Say | None = None,
+) -> Path:
+    """Train on ``data_root/cfg.dataset`` and write the model to ``model_root/name``."""
+    folder = data_root / cfg.dataset
+    ratings = read_ratings(folder)
+    progress = None
+    if say:
+
+        def progress(done: int, total: int, loss: float) -> None:
+            say(f"  iteration {done}/{total}  loss {loss:.4f}")
+
+    fit, matrix, stats = train(ratings, cfg, progress)
+    meta = {
+        "dataset": cfg.dataset,
+        "config": config_dict(cfg),
+        "data_sha256": {
+            f.name: sha256_file(f) for f in (folder / "ratings.csv", folder / "movies.csv")
+        },
+        "filters": stats.steps,
+        "matrix": {
+            "users": matrix.matrix.shape[0],
+            "films": matrix.matrix.shape[1],
+            "ratings": int(matrix.matrix.nnz),
+        },
+        "training_seconds": round(fit.seconds, 3),
+        "n_iter": fit.n_iter,
+        "final_loss": fit.loss,
+        "loss_history": fit.loss_history,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    target = model_root / (name or cfg.dataset)
+    return save_model(target, fit.components, matrix.item_ids, matrix.item_counts, meta)
+
+
+def ensure_model(
+    data_root: Path | None = None,
+    model_root: Path | None = None,
+    name: str | None = None,
+    say: Say | None = None,
+) -> NMFModel:
+    """Load the named model; for the default one, download data and train it on first use."""
+    data_root = data_root or config.data_dir()
+    model_root = model_root or config.model_dir()
+    name = name or model_name()
+    path = model_root / name
+    if (path / "metadata.json").is_file():
+        return load_model(path)
+    if name != DEFAULT_MODEL:
+        raise ModelError(
+            f"No model named {name!r} in {model_root}. Train it with 'boxdrec train --name "
+            f"{name}', or unset BOXDREC_MODEL to use the default."
+        )
+    say = say or log.info
+    if not (data_root / DEFAULT_DATASET / "ratings.csv").is_file():
+        say(f"No MovieLens data in {data_root}: downloading {DEFAULT_DATASET} (about 1 MB)…")
+        ensure_dataset(DEFAULT_DATASET, data_root)
+    say(
+        f"No model yet: training the default model on {DEFAULT_DATASET} "
+        f"(first run only, under a minute); it will be cached in {path}"
+    )
+    train_and_save(TrainConfig(dataset=DEFAULT_DATASET), data_root, model_root, name, say)
+    return load_model(path)
+
+
+def load_service(
+    data_root: Path | None = None,
+    model_root: Path | None = None,
+    name: str | None = None,
+    say: Say | None = None,
+):  # -> RecommenderService (imported lazily: the service pulls in the matcher)
+    """Catalogue + model + service, ready for requests."""
+    from recommender.service import RecommenderService
+
+    data_root = data_root or config.data_dir()
+    model = ensure_model(data_root, model_root, name, say)
+    return RecommenderService(load_catalogue(data_root), model)

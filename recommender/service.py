@@ -1,0 +1,282 @@
+"""The one recommender API the CLI, the bot and the evaluation call.
+
+Load once (catalogue, model, title index, fold-in Gram matrix), then each request is pure
+in-memory work: parse the export, match titles, fold in, rank, explain.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recommender.config import ImportLimits
+from recommender.errors import BoxdrecError
+from recommender.export import LetterboxdExport
+from recommender.foldin import FoldIn
+from recommender.letterboxd import read_export, read_export_file
+from recommender.matching import MatchReport, TitleMatcher
+from recommender.model_store import NMFModel
+from recommender.movielens import Catalogue
+from recommender.ranking import Ranked, UserVector, rank
+from recommender.scaling import fit_user_scale
+from recommender.titles import article_to_front, split_brackets
+
+log = logging.getLogger(__name__)
+
+# Below this many rated films the model knows, watched-but-unrated films are folded in too, at
+# the user's neutral value, so a person who mostly logs without rating still gets picks.
+COLD_START_RATED = 10
+NEUTRAL = 0.5
+
+
+def display_title(movielens_title: str) -> str:
+    """MovieLens "City of Lost Children, The (Cité des…)" -> "The City of Lost Children"."""
+    main, _ = split_brackets(movielens_title)
+    return article_to_front(main)
+
+
+def stars_text(stars: float) -> str:
+    """4.5 -> "★★★★½" (Letterboxd's own notation)."""
+    halves = round(stars * 2)
+    return "★" * (halves // 2) + ("½" if halves % 2 else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """One of the user's own films that pushes a recommendation up."""
+
+    movie_id: int
+    title: str
+    year: int | None
+    stars: float | None  # None: watched, not rated
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    rank: int
+    movie_id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    predicted_stars: float | None
+    score: float
+    reason: str
+    drivers: tuple[Driver, ...]
+    tmdb_id: int | None
+    imdb_id: int | None
+    on_watchlist: bool
+
+    @property
+    def letterboxd_url(self) -> str | None:
+        if self.tmdb_id is not None:
+            return f"https://letterboxd.com/tmdb/{self.tmdb_id}/"
+        if self.imdb_id is not None:
+            return f"https://letterboxd.com/imdb/tt{self.imdb_id:07d}/"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["letterboxd_url"] = self.letterboxd_url
+        return out
+
+
+@dataclass(frozen=True)
+class RecommendationResult:
+    """What one request returns: the picks, the match report and how the user was read."""
+
+    items: tuple[Recommendation, ...]
+    report: MatchReport
+    n_rated_used: int
+    n_watched_used: int
+    user_mean: float | None
+    model_name: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "summary": self.report.summary_line(),
+            "counts": self.report.counts,
+            "rated_films_used": self.n_rated_used,
+            "unrated_films_used": self.n_watched_used,
+            "user_mean_stars": self.user_mean,
+            "recommendations": [r.to_dict() for r in self.items],
+        }
+
+
+class RecommenderService:
+    """Holds the loaded catalogue and model; thread-safe for concurrent requests (read-only)."""
+
+    def __init__(
+        self, catalogue: Catalogue, model: NMFModel, limits: ImportLimits | None = None
+    ) -> None:
+        start = time.perf_counter()
+        self.catalogue = catalogue
+        self.model = model
+        self.limits = limits or ImportLimits.from_env()
+        self.matcher = TitleMatcher(catalogue, model_ids=model.item_ids.tolist())
+        self.foldin = FoldIn(model.components)
+        movies = catalogue.movies
+        self._titles = {
+            int(i): display_title(t) for i, t in zip(movies.index, movies["title"], strict=True)
+        }
+        log.info(
+            "service ready in %.2f s: %d catalogue films, model %s (%d films, k=%d)",
+            time.perf_counter() - start,
+            len(catalogue),
+            model.name,
+            len(model.item_ids),
+            model.n_components,
+        )
+
+    # -- the steps, public so the bot and the evaluation can call them one by one ------------
+
+    def read_export(self, data: bytes, filename: str) -> LetterboxdExport:
+        return read_export(data, filename, self.limits)
+
+    def read_export_file(self, path: str | Path) -> LetterboxdExport:
+        return read_export_file(path, self.limits)
+
+    def match(self, export: LetterboxdExport) -> MatchReport:
+        return self.matcher.match(export.films)
+
+    def title(self, movie_id: int) -> str:
+        return self._titles.get(movie_id, str(movie_id))
+
+    def recommend(
+        self, export: LetterboxdExport, n: int = 20, exclude_watchlist: bool = False
+    ) -> RecommendationResult:
+        """The top ``n`` films the user has not watched, with stars and reasons."""
+        start = time.perf_counter()
+        report = self.match(export)
+        if not any(f.movie_id is not None for f in report.films):
+            raise BoxdrecError(
+                f"None of the {len(report.films)} films in your export matched a MovieLens "
+                "film, so there is nothing to learn your taste from. Check that you uploaded "
+                "your own ratings.csv (or the whole export zip)."
+            )
+        user, ids = self._user_vector(export, report)
+        if user.positions.size == 0:
+            raise BoxdrecError(
+                "None of your films is one the model knows (it learned from "
+                f"{len(self.model.item_ids):,} MovieLens films); rate a few better-known "
+                "films on Letterboxd, export again and retry."
+            )
+        exclude = self._exclusions(report, exclude_watchlist)
+        ranked = rank(self.foldin, user, exclude, n)
+        watchlist = {f.movie_id for f in report.films if f.film.in_watchlist and f.movie_id}
+        items = tuple(self._dress(i + 1, r, user, ids, watchlist) for i, r in enumerate(ranked))
+        rated = int(np.isfinite(user.stars).sum())
+        return RecommendationResult(
+            items=items,
+            report=report,
+            n_rated_used=rated,
+            n_watched_used=int(user.positions.size - rated),
+            user_mean=user.scale.mean if export.rated else None,
+            model_name=self.model.name,
+            seconds=time.perf_counter() - start,
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _user_vector(
+        self, export: LetterboxdExport, report: MatchReport
+    ) -> tuple[UserVector, np.ndarray]:
+        # The user's scale comes from every rating in the export: it is how they rate, whether
+        # or not MovieLens knows the film.
+        scale = fit_user_scale(np.array([f.rating for f in export.rated], dtype=np.float64))
+        used = [f for f in report.used if f.movie_id is not None]
+        rated = [f for f in used if f.film.rating is not None]
+        chosen = rated
+        if len(rated) < COLD_START_RATED:
+            chosen = rated + [f for f in used if f.film.rating is None and f.film.watched]
+        ids = np.array([f.movie_id for f in chosen], dtype=np.int64)
+        stars = np.array(
+            [np.nan if f.film.rating is None else f.film.rating for f in chosen], dtype=np.float64
+        )
+        positions = self.model.positions(ids)
+        keep = positions >= 0
+        positions, stars, ids = positions[keep], stars[keep], ids[keep]
+        values = np.where(np.isfinite(stars), scale.to_unit(np.nan_to_num(stars)), NEUTRAL)
+        return UserVector(positions=positions, stars=stars, values=values, scale=scale), ids
+
+    def _exclusions(self, report: MatchReport, exclude_watchlist: bool) -> np.ndarray:
+        # Every film the export shows as seen is excluded, whatever its match status: a
+        # duplicate or ambiguous row is still a film the user has watched.
+        seen = [
+            f.movie_id
+            for f in report.films
+            if f.movie_id is not None
+            and (f.film.watched or (exclude_watchlist and f.film.in_watchlist))
+        ]
+        mask = np.zeros(len(self.model.item_ids), dtype=bool)
+        if seen:
+            pos = self.model.positions(np.array(seen, dtype=np.int64))
+            mask[pos[pos >= 0]] = True
+        return mask
+
+    def _dress(
+        self, rank_no: int, r: Ranked, user: UserVector, ids: np.ndarray, watchlist: set[int]
+    ) -> Recommendation:
+        movie_id = int(self.model.item_ids[r.position])
+        row = (
+            self.catalogue.movies.loc[movie_id] if movie_id in self.catalogue.movies.index else None
+        )
+        drivers = tuple(
+            Driver(
+                movie_id=int(ids[j]),
+                title=self.title(int(ids[j])),
+                year=self._year(int(ids[j])),
+                stars=None if not np.isfinite(user.stars[j]) else float(user.stars[j]),
+            )
+            for j, _ in r.drivers
+        )
+        return Recommendation(
+            rank=rank_no,
+            movie_id=movie_id,
+            title=self.title(movie_id),
+            year=self._year(movie_id),
+            genres=tuple(g for g in str(row["genres"]).split("|") if g != "(no genres listed)")
+            if row is not None
+            else (),
+            predicted_stars=None if r.stars is None else round(r.stars, 1),
+            score=r.score,
+            reason=_reason(drivers, movie_id in watchlist),
+            drivers=drivers,
+            tmdb_id=_int_or_none(row["tmdbId"]) if row is not None else None,
+            imdb_id=_int_or_none(row["imdbId"]) if row is not None else None,
+            on_watchlist=movie_id in watchlist,
+        )
+
+    def _year(self, movie_id: int) -> int | None:
+        movies = self.catalogue.movies
+        return _int_or_none(movies.at[movie_id, "year"]) if movie_id in movies.index else None
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return None if value is None or value is np.nan or value != value else int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _reason(drivers: tuple[Driver, ...], on_watchlist: bool) -> str:
+    if not drivers:
+        text = "Popular with people whose taste overlaps yours"
+    else:
+        parts = [
+            f"{d.title} {stars_text(d.stars)}" if d.stars is not None else f"{d.title} (watched)"
+            for d in drivers
+        ]
+        verb = "rated" if drivers[0].stars is not None else "watched"
+        text = f"Because you {verb} " + _join(parts)
+    return ("On your watchlist. " + text) if on_watchlist else text
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -1,0 +1,252 @@
+"""Train the NMF model: filter MovieLens ratings as the notebook did, scale, factorise, save.
+
+The pipeline never builds a dense user × film table: ratings go straight from the frame into a
+sparse CSR matrix, and every step is vectorised (one Python loop over *users*, none over rows).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.decomposition import non_negative_factorization
+from sklearn.exceptions import ConvergenceWarning
+
+from recommender.scaling import scale_by_user
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting that shapes a model; all of it is written into the model's metadata.
+
+    The filter defaults are the notebook's final values: keep users between the 50th and 97th
+    percentile of activity, cap how many selected users any film may have (most active users
+    first), then drop films with fewer than ``min_ratings_per_film`` ratings.
+    """
+
+    dataset: str = "ml-latest-small"
+    n_components: int = 48
+    max_iter: int = 300
+    tol: float = 1e-4
+    user_min_percentile: float = 0.5
+    user_max_percentile: float = 0.97
+    max_users_per_film: int = 400
+    min_ratings_per_film: int = 1
+    random_state: int = 0
+    progress_every: int = 10
+
+    def validate(self) -> None:
+        if not 0.0 <= self.user_min_percentile <= self.user_max_percentile <= 1.0:
+            raise ValueError("user percentiles must satisfy 0 <= min <= max <= 1")
+        for name in (
+            "n_components",
+            "max_iter",
+            "max_users_per_film",
+            "min_ratings_per_film",
+            "progress_every",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.tol < 0:
+            raise ValueError("tol must be >= 0")
+
+
+@dataclass
+class FilterStats:
+    """How many users, films and ratings survived each filter (for the metadata and the log)."""
+
+    steps: list[dict[str, int | str]] = field(default_factory=list)
+
+    def record(self, step: str, ratings: pd.DataFrame) -> None:
+        row = {
+            "step": step,
+            "users": int(ratings["userId"].nunique()),
+            "films": int(ratings["movieId"].nunique()),
+            "ratings": len(ratings),
+        }
+        self.steps.append(row)
+        log.info(
+            "%-22s %7d users %7d films %10d ratings",
+            step,
+            row["users"],
+            row["films"],
+            row["ratings"],
+        )
+
+
+def filter_users_by_activity(ratings: pd.DataFrame, lo: float, hi: float) -> pd.DataFrame:
+    """Keep users whose rating count lies between the ``lo`` and ``hi`` quantiles (inclusive)."""
+    counts = ratings["userId"].value_counts()
+    lo_n, hi_n = counts.quantile(lo), counts.quantile(hi)
+    keep = counts.index[(counts >= lo_n) & (counts <= hi_n)]
+    return ratings[ratings["userId"].isin(keep)]
+
+
+def cap_users_per_film(ratings: pd.DataFrame, max_users_per_film: int) -> pd.DataFrame:
+    """The notebook's "diverse users" selection, one pass over users instead of over ratings.
+
+    Users are visited from most to least active (ties by userId); a user is kept unless one of
+    their films already has ``max_users_per_film`` kept users. The notebook's Jaccard similarity
+    check is left out: its final setting (threshold 1) never rejects anyone.
+    """
+    user_codes, users = pd.factorize(ratings["userId"], sort=True)
+    film_codes, _ = pd.factorize(ratings["movieId"], sort=True)
+    order = np.argsort(user_codes, kind="stable")
+    films_by_user = film_codes[order]
+    per_user = np.bincount(user_codes, minlength=len(users))
+    starts = np.concatenate(([0], np.cumsum(per_user)))
+    visit = np.lexsort((users.to_numpy(), -per_user))  # most active first, then by userId
+    film_load = np.zeros(int(film_codes.max()) + 1 if len(film_codes) else 0, dtype=np.int64)
+    kept = np.zeros(len(users), dtype=bool)
+    for u in visit:
+        films = films_by_user[starts[u] : starts[u + 1]]
+        if films.size and film_load[films].max() >= max_users_per_film:
+            continue
+        film_load[films] += 1
+        kept[u] = True
+    return ratings[kept[user_codes]]
+
+
+def filter_films_by_count(ratings: pd.DataFrame, min_ratings: int) -> pd.DataFrame:
+    counts = ratings["movieId"].value_counts()
+    return ratings[ratings["movieId"].isin(counts.index[counts >= min_ratings])]
+
+
+def apply_filters(ratings: pd.DataFrame, cfg: TrainConfig) -> tuple[pd.DataFrame, FilterStats]:
+    stats = FilterStats()
+    stats.record("all ratings", ratings)
+    ratings = filter_users_by_activity(ratings, cfg.user_min_percentile, cfg.user_max_percentile)
+    stats.record("user activity", ratings)
+    ratings = cap_users_per_film(ratings, cfg.max_users_per_film)
+    stats.record("users per film cap", ratings)
+    ratings = filter_films_by_count(ratings, cfg.min_ratings_per_film)
+    stats.record("min ratings per film", ratings)
+    if ratings.empty:
+        raise ValueError("the filters removed every rating; loosen them")
+    return ratings, stats
+
+
+@dataclass(frozen=True)
+class RatingMatrix:
+    """Scaled ratings as a CSR user × film matrix, with the ids of its rows and columns."""
+
+    matrix: sp.csr_matrix
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    item_counts: np.ndarray
+
+
+def build_matrix(ratings: pd.DataFrame) -> RatingMatrix:
+    user_codes, user_ids = pd.factorize(ratings["userId"], sort=True)
+    item_codes, item_ids = pd.factorize(ratings["movieId"], sort=True)
+    scaled = scale_by_user(user_codes, ratings["rating"].to_numpy(), len(user_ids))
+    matrix = sp.csr_matrix(
+        (scaled, (user_codes, item_codes)), shape=(len(user_ids), len(item_ids)), dtype=np.float64
+    )
+    matrix.sum_duplicates()
+    counts = np.bincount(item_codes, minlength=len(item_ids)).astype(np.int32)
+    return RatingMatrix(matrix, user_ids.to_numpy(), item_ids.to_numpy(np.int64), counts)
+
+
+def frobenius_loss(x: sp.csr_matrix, w: np.ndarray, h: np.ndarray) -> float:
+    """``||X - W H||_F`` without forming ``W H`` (it would be dense users × films)."""
+    x_sq = float(x.multiply(x).sum())
+    cross = float(np.sum((x @ h.T) * w))
+    wh_sq = float(np.sum((w.T @ w) * (h @ h.T)))
+    return float(np.sqrt(max(x_sq - 2 * cross + wh_sq, 0.0)))
+
+
+@dataclass(frozen=True)
+class FitResult:
+    components: np.ndarray
+    user_factors: np.ndarray
+    n_iter: int
+    loss: float
+    loss_history: list[float]
+    seconds: float
+
+
+ProgressFn = Callable[[int, int, float], None]
+
+
+def fit_nmf(x: sp.csr_matrix, cfg: TrainConfig, progress: ProgressFn | None = None) -> FitResult:
+    """scikit-learn's coordinate-descent NMF (nndsvd init), run in chunks to report progress.
+
+    Each chunk continues from the last (``init="custom"``) with scikit-learn's own stopping test
+    switched off; we stop when a chunk improves ``||X - WH||_F`` by less than ``tol`` (relative)
+    or at ``max_iter`` iterations.
+    """
+    k = min(cfg.n_components, *x.shape)
+    if k < cfg.n_components:
+        log.warning("n_components %d > matrix size %s: using %d", cfg.n_components, x.shape, k)
+    start = time.perf_counter()
+    w = h = None
+    done, history = 0, []
+    while done < cfg.max_iter:
+        step = min(cfg.progress_every, cfg.max_iter - done)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            w, h, n = non_negative_factorization(
+                x,
+                W=w,
+                H=h,
+                n_components=k,
+                init="nndsvd" if w is None else "custom",
+                solver="cd",
+                beta_loss="frobenius",
+                tol=0.0,
+                max_iter=step,
+                random_state=cfg.random_state,
+            )
+        done += n
+        history.append(frobenius_loss(x, w, h))
+        if progress:
+            progress(done, cfg.max_iter, history[-1])
+        log.info("iteration %d/%d: loss %.6f", done, cfg.max_iter, history[-1])
+        if len(history) > 1 and (history[-2] - history[-1]) <= cfg.tol * history[-2]:
+            break
+    assert w is not None and h is not None
+    return FitResult(h, w, done, history[-1], history, time.perf_counter() - start)
+
+
+def train(
+    ratings: pd.DataFrame, cfg: TrainConfig, progress: ProgressFn | None = None
+) -> tuple[FitResult, RatingMatrix, FilterStats]:
+    """Filter, scale and factorise ``ratings`` (userId, movieId, rating)."""
+    cfg.validate()
+    filtered, stats = apply_filters(ratings, cfg)
+    rm = build_matrix(filtered)
+    log.info(
+        "matrix %d users x %d films, %d ratings (%.3f%% dense)",
+        *rm.matrix.shape,
+        rm.matrix.nnz,
+        100 * rm.matrix.nnz / max(rm.matrix.shape[0] * rm.matrix.shape[1], 1),
+    )
+    return fit_nmf(rm.matrix, cfg, progress), rm, stats
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, object]:
+    return asdict(cfg)
+
+
+def default_model_name(cfg: TrainConfig) -> str:
+    return f"{cfg.dataset}-k{cfg.n_components}"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
