@@ -1,31 +1,37 @@
 """Map each film of a Letterboxd export to a MovieLens movieId, and say why.
 
-:class:`TitleMatcher` indexes every MovieLens title once (every alias, see
-:func:`recommender.titles.movielens_aliases`) into two dictionaries of title keys:
+:class:`TitleMatcher` indexes every MovieLens title once into three maps from title key
+(:mod:`recommender.titles`) to films:
 
-* the *exact* index: the whole title, the main title and each bracketed alternate, each as
-  written and with its article moved back to the front ("Matrix, The" -> "The Matrix");
-* the *loose* index: the same names without a leading article and without spaces, so "The
-  Naked Gun 33⅓" finds "Naked Gun 33 1/3" and "Spiderman" finds "Spider-Man".
+* *exact*: every alias of a title (the whole title, the main title, each bracketed alternate
+  without "a.k.a."), each as written and with its article moved back to the front ("Matrix,
+  The" -> "The Matrix"), through :func:`~recommender.titles.title_key`;
+* *loose*: the same names through :func:`~recommender.titles.loose_key` (numbers as digits,
+  "Vol."/"Part One" dropped, no spaces), also without a leading article;
+* *partial*: the pieces of titles with a subtitle ("Star Wars", "The Empire Strikes Back").
 
-Matching one film is then a handful of dictionary look-ups. The rules, in order, for each name
-variant (the whole name, then without its trailing bracket, then the bracket's contents):
+Matching one film is then a handful of dictionary look-ups, rule by rule, for each name variant
+(the whole name, then without its trailing bracket, then the bracket's contents):
 
-1. Exact title, exact year. Several such films: the one with the most evidence (ratings, then
-   being in the model, then having genres), flagged ``AMBIGUOUS`` with the alternatives named.
-   If a *unique* exact-title film one year off has far more ratings than every exact-year one
-   (MovieLens dates the feature "Whiplash" 2014 and holds a 2013 short of the same name), the
-   off-by-one film wins, flagged ``AMBIGUOUS``.
-2. Loose title (article or spacing ignored), exact year; ties as in 1.
-3. Exact title, year off by one, when exactly one such film exists. Never further: a remake is
-   never matched to another year's film.
-4. Exact title, a MovieLens film with no year at all, when no yeared film of that title sits
-   within a year and its IMDb id is not older than any film of the export's year has: used,
-   flagged ``AMBIGUOUS`` (the year could not confirm it).
+1. Exact title, same year. Several such films: the one with the most evidence (ratings, being
+   in the model, having genres, ...: see :data:`EVIDENCE`), flagged ``AMBIGUOUS`` with the
+   alternatives named. When a *unique* exact-title film one year off far outweighs every
+   same-year one (those are bare entries, no genres, and it has >= FAR_RATIO times their
+   ratings and at least FAR_MIN_RATINGS), it wins, flagged: MovieLens dates the feature
+   "Whiplash" 2014 and also holds a bare 2013 short of that name.
+2. Loose title, same year, when only one film fits.
+3. Exact title, year off by one, when only one film fits. Never further off: a remake is never
+   matched to another year's film.
+4. Exact title, a MovieLens film without a year, when only one fits, no yeared film of the
+   title is within a year, and its IMDb id is plausible for the export's year.
+5. Only after every variant failed 1-4: part of the title (subtitle dropped on either side),
+   same year, only one film: used, flagged ``AMBIGUOUS``.
 
-An export row without a year matches only a title that is unique in the catalogue (flagged
-``AMBIGUOUS``). Two or more export rows (different films by URI) that land on one movieId are
-all marked ``DUPLICATE`` and none is used.
+An export row without a year matches only an exact title that is unique in the catalogue
+(flagged ``AMBIGUOUS``). :meth:`TitleMatcher.match` then compares rows: rows of different films
+(by URI) landing on one movieId are all ``DUPLICATE`` and none is used, except that a row
+placed by the "Whiplash" rule steps back to its same-year film when another row claims the
+off-by-one one.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -46,9 +52,11 @@ from recommender.titles import (
     export_name_variants,
     loose_key,
     movielens_aliases,
+    split_parts,
     strip_leading_article,
     title_key,
     title_parts,
+    word_overlap,
 )
 
 log = logging.getLogger(__name__)
@@ -61,7 +69,14 @@ FAR_RATIO = 5
 # nearest IMDb ids; the export's year must fall within their 1st-99th percentile +- the slack.
 IMDB_WINDOW = 200
 IMDB_YEAR_SLACK = 2
+# Among several films that match only part of a name, the best must share this much more of
+# its words with the name than the next.
+PARTIAL_MARGIN = 0.15
+# A film that shares only the series name with the export's name ("Star Wars: The Force
+# Awakens" and "Star Wars: Threads of Destiny") must share this much of its words with it.
+SERIES_MIN_OVERLAP = 0.6
 _MAX_CACHE = 100_000
+_EXACT_NOTE = "exact title and year"
 
 
 class MatchStatus(StrEnum):
@@ -183,19 +198,23 @@ class MatchReport:
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
+class _Outcome(NamedTuple):
     """What matching one (name, year) found, before rows are compared with each other."""
 
     movie_id: int | None
     status: MatchStatus
     note: str
+    partial: bool = False  # placed by part of the name only (subtitle or bracket dropped)
     fallback: _Outcome | None = None  # the exact-year film passed over by the "Whiplash" rule
 
     def with_note(self, note: str, status: MatchStatus | None = None) -> _Outcome:
-        return _Outcome(self.movie_id, status or self.status, note, self.fallback)
+        return self._replace(note=note, status=status or self.status)
 
-_EVIDENCE_NAMES = (
+
+# What decides between films of the same title and year, strongest first: the number of
+# ratings, being in the model, having genres, having IMDb/TMDb links, the number of genres, the
+# older IMDb id; the lower movieId only when all of these tie (in practice: never).
+EVIDENCE = (
     "ratings",
     "being in the model",
     "having genres",
@@ -209,7 +228,7 @@ _EVIDENCE_NAMES = (
 class TitleMatcher:
     """Matches Letterboxd (name, year) pairs to MovieLens movieIds through an in-memory index.
 
-    Build it once per catalogue (about a second for the 87,585 films of ml-32m); each
+    Build it once per catalogue (one to two seconds for the 87,585 films of ml-32m); each
     :meth:`match` is then dictionary look-ups only.
     """
 
@@ -222,15 +241,14 @@ class TitleMatcher:
         self._ids: list[int] = ids.tolist()
         year_arr = movies["year"].to_numpy(dtype="float64", na_value=np.nan)
         self._years: list[int | None] = [None if math.isnan(y) else int(y) for y in year_arr]
-        self._pop: list[int] = movies["popularity"].to_numpy(dtype=np.int64).tolist()
-        genres = movies["genres"].astype(str).tolist()
+        self._pop: list[int] = _column(movies, "popularity", 0).to_numpy(dtype=np.int64).tolist()
+        genres = _column(movies, "genres", "(no genres listed)").astype(str).tolist()
         self._has_genres: list[bool] = [g != "(no genres listed)" for g in genres]
         self._n_genres: list[int] = [
-            g.count("|") + 1 if has else 0
-            for g, has in zip(genres, self._has_genres, strict=True)
+            g.count("|") + 1 if has else 0 for g, has in zip(genres, self._has_genres, strict=True)
         ]
-        imdb = movies["imdbId"].to_numpy(dtype="float64", na_value=np.nan)
-        tmdb = movies["tmdbId"].to_numpy(dtype="float64", na_value=np.nan)
+        imdb = _column(movies, "imdbId", None).to_numpy(dtype="float64", na_value=np.nan)
+        tmdb = _column(movies, "tmdbId", None).to_numpy(dtype="float64", na_value=np.nan)
         self._imdb: list[int | None] = [None if math.isnan(x) else int(x) for x in imdb]
         self._has_link: list[bool] = (~(np.isnan(imdb) & np.isnan(tmdb))).tolist()
         self._titles: list[str] = movies["title"].astype(str).tolist()
@@ -255,74 +273,73 @@ class TitleMatcher:
     def _build_index(self) -> None:
         """Fill the exact, loose and partial key indexes.
 
-        Keys are computed once per distinct string; the (key, film) pairs are then grouped into
-        one sorted array of film positions per index plus a dict from key to slice, so the index
-        holds no per-key Python lists (quick to build, no garbage-collector churn).
+        The (key, film) pairs are collected in flat lists and grouped into one sorted array of
+        film positions per index plus a dict from key to slice (see :class:`_KeyIndex`), so the
+        index holds no per-key Python lists: quick to build, no garbage-collector churn.
         """
-        alias_text: list[str] = []
-        alias_pos: list[int] = []
-        for pos, title in enumerate(self._titles):
-            for alias in movielens_aliases(title):
-                alias_text.append(alias)
-                alias_pos.append(pos)
-        key_of: dict[str, str] = {}
-        loose_of: dict[str, str] = {}
-
-        def loose_forms(text: str) -> tuple[str, ...]:
-            """Loose keys of a name: as written and without its leading article."""
-            forms = loose_of.get(text)
-            if forms is None:
-                k = key_of.get(text) or title_key(text)
-                bare = strip_leading_article(text)
-                forms = (loose_key(k),)
-                if bare != text:
-                    forms += (loose_key(title_key(bare)),)
-                loose_of[text] = forms  # type: ignore[assignment]
-            return forms  # type: ignore[return-value]
-
-        for text in dict.fromkeys(alias_text):
-            key_of[text] = title_key(text)
-        exact_keys = [key_of[t] for t in alias_text]
+        exact_keys: list[str] = []
+        exact_pos: list[int] = []
         loose_keys: list[str] = []
         loose_pos: list[int] = []
         part_keys: list[str] = []
         part_pos: list[int] = []
-        for text, pos in zip(alias_text, alias_pos, strict=True):
-            for form in loose_forms(text):
-                loose_keys.append(form)
-                loose_pos.append(pos)
-            for part in title_parts(text):
-                for form in loose_forms(part):
-                    part_keys.append(form)
-                    part_pos.append(pos)
-        self._exact = _KeyIndex(exact_keys, alias_pos)
+        add_exact, add_exact_pos = exact_keys.append, exact_pos.append
+        add_loose, add_loose_pos = loose_keys.append, loose_pos.append
+        for pos, title in enumerate(self._titles):
+            for alias in movielens_aliases(title):
+                k = title_key(alias)
+                add_exact(k)
+                add_exact_pos(pos)
+                add_loose(loose_key(k))
+                add_loose_pos(pos)
+                bare = strip_leading_article(alias)
+                if bare != alias:
+                    add_loose(loose_key(title_key(bare)))
+                    add_loose_pos(pos)
+                if ":" in alias or "-" in alias or "–" in alias or "—" in alias:
+                    for part in title_parts(alias):
+                        part_keys.extend(_loose_forms(part, title_key(part)))
+                        part_pos.extend((pos, pos))
+        self._exact = _KeyIndex(exact_keys, exact_pos)
         self._loose = _KeyIndex(loose_keys, loose_pos)
         self._partial = _KeyIndex(part_keys, part_pos)
 
-    def _lookup(self, name: str) -> tuple[list[int], list[int]]:
-        """Exact-title and loose-title (not exact) candidate positions for one name variant."""
-        k = title_key(name)
-        exact = self._exact.get(k)
-        loose: list[int] = []
+    def _lookup_loose(self, name: str, key: str, exact: list[int]) -> list[int]:
+        """Loose-title candidate positions for one name variant, minus the exact ones."""
         seen = set(exact)
-        for form in _loose_forms(name, k):
+        loose: list[int] = []
+        for form in dict.fromkeys(_loose_forms(name, key)):
             for pos in self._loose.get(form):
                 if pos not in seen:
                     seen.add(pos)
                     loose.append(pos)
-        return exact, loose
+        return loose
 
-    def _lookup_partial(self, name: str) -> list[int]:
-        """Films whose title is part of the name, or the name part of their title."""
-        found: dict[int, None] = {}
+    def _lookup_partial(self, name: str) -> dict[int, bool]:
+        """Films sharing part of the name, each with whether the only link is a series name.
+
+        The name may be a piece of their title ("Star Wars" in "Star Wars: Episode IV - A New
+        Hope"), their title a piece of the name ("Zathura" in "Zathura: A Space Adventure"), or
+        both may share a piece. A film found only because a prefix of the name ("Star Wars" in
+        "Star Wars: The Force Awakens") is a piece of its title is marked ``True``: the weakest
+        link of all.
+        """
+        found: dict[int, bool] = {}
+
+        def add(positions: list[int], weak: bool) -> None:
+            for pos in positions:
+                found[pos] = found.get(pos, True) and weak
+
         for form in _loose_forms(name, title_key(name)):
-            found.update(dict.fromkeys(self._partial.get(form)))
-        for part in title_parts(name):
-            part_key = title_key(part)
-            found.update(dict.fromkeys(self._exact.get(part_key)))
-            for form in _loose_forms(part, part_key):
-                found.update(dict.fromkeys(self._loose.get(form)))
-        return list(found)
+            add(self._partial.get(form), False)  # the name is a piece of their title
+        prefixes, others = split_parts(name)
+        for part, series in [(p, True) for p in prefixes] + [(p, False) for p in others]:
+            key = title_key(part)
+            add(self._exact.get(key), False)  # their title is a piece of the name
+            for form in _loose_forms(part, key):
+                add(self._loose.get(form), False)
+                add(self._partial.get(form), series)  # both share a piece
+        return found
 
     # --------------------------------------------------------------- evidence
 
@@ -346,7 +363,7 @@ class TitleMatcher:
     def _choose(self, positions: list[int], year: int) -> _Outcome:
         """One film among exact-title, same-year candidates, by evidence."""
         if len(positions) == 1:
-            return _Outcome(self._ids[positions[0]], MatchStatus.MATCHED, "exact title and year")
+            return _Outcome(self._ids[positions[0]], MatchStatus.MATCHED, _EXACT_NOTE)
         ranked = sorted(positions, key=self._evidence, reverse=True)
         best, runner = ranked[0], ranked[1]
         e_best, e_run = self._evidence(best), self._evidence(runner)
@@ -357,7 +374,7 @@ class TitleMatcher:
             f"chose {self._describe(best)} over {others}"
         )
         if decided > 0:
-            note += f"; tied on ratings, decided by {_EVIDENCE_NAMES[decided]}"
+            note += f"; tied on ratings, decided by {EVIDENCE[decided]}"
         return _Outcome(self._ids[best], MatchStatus.AMBIGUOUS, note)
 
     def _outweighs(self, pos: int, same_year: list[int]) -> bool:
@@ -388,8 +405,11 @@ class TitleMatcher:
 
     # --------------------------------------------------------------- matching
 
-    def _decide(self, exact: list[int], loose: list[int], year: int | None) -> _Outcome | None:
-        """Apply the rules to one name variant's candidates; ``None`` when nothing fits."""
+    def _decide(self, name: str, key: str, exact: list[int], year: int | None) -> _Outcome | None:
+        """Apply the rules to one name variant; ``None`` when nothing fits.
+
+        ``exact`` holds the exact-title candidates; loose ones are looked up only when needed.
+        """
         years = self._years
         if year is None:
             if len(exact) != 1:
@@ -402,8 +422,10 @@ class TitleMatcher:
                 f"{self._describe(pos, with_year=True)}",
             )
 
+        if len(exact) == 1 and years[exact[0]] == year:  # the common case, made quick
+            return _Outcome(self._ids[exact[0]], MatchStatus.MATCHED, _EXACT_NOTE)
         same = [p for p in exact if years[p] == year]
-        near = [p for p in exact if years[p] is not None and abs(years[p] - year) == 1]  # type: ignore[operator]
+        near = [p for p in exact if (y := years[p]) is not None and abs(y - year) == 1]
         if same:
             chosen = self._choose(same, year)
             if len(near) == 1 and self._outweighs(near[0], same):
@@ -418,6 +440,7 @@ class TitleMatcher:
                     fallback=chosen,
                 )
             return chosen
+        loose = self._lookup_loose(name, key, exact)
         same_loose = [p for p in loose if years[p] == year]
         if len(same_loose) == 1:
             return _Outcome(
@@ -434,9 +457,7 @@ class TitleMatcher:
             )
         if near or same_loose:
             return None
-        undated = [
-            p for p in exact if years[p] is None and self._plausible_without_year(p, year)
-        ]
+        undated = [p for p in exact if years[p] is None and self._plausible_without_year(p, year)]
         if len(undated) == 1:
             pos = undated[0]
             return _Outcome(
@@ -456,24 +477,50 @@ class TitleMatcher:
         )
         more = f" and {len(shown) - 4} more" if len(shown) > 4 else ""
         if year is None:
-            return f"the export gives no year and {len(shown)} MovieLens films fit: {listed}{more}"
+            return (
+                f"the export gives no year, so only an exact title that no other MovieLens film "
+                f"has would do; MovieLens has {listed}{more}"
+            )
         return (
             f"no MovieLens film of this title from {year} (±1), nor only one with a looser "
             f"title; MovieLens has {listed}{more}"
         )
 
-    def _decide_partial(self, candidates: list[int], year: int) -> _Outcome | None:
-        """The weakest rule: the name is part of a MovieLens title (or the reverse), same year,
-        and only one such film."""
-        same = [p for p in candidates if self._years[p] == year]
-        if len(same) != 1:
+    def _decide_partial(self, name: str, candidates: dict[int, bool], year: int) -> _Outcome | None:
+        """The weakest rule: part of the name matches part of a MovieLens title, same year.
+
+        One such film: used, flagged. Several: the one sharing the largest share of its words
+        with the name, if it leads the next by PARTIAL_MARGIN; else none. A film linked only by
+        the series name must share at least SERIES_MIN_OVERLAP of its words with the name.
+        """
+        overlap = {
+            p: max(word_overlap(name, alias) for alias in movielens_aliases(self._titles[p]))
+            for p in candidates
+            if self._years[p] == year
+        }
+        same = [p for p in overlap if not candidates[p] or overlap[p] >= SERIES_MIN_OVERLAP]
+        if not same:
             return None
-        pos = same[0]
+        if len(same) == 1:
+            pos = same[0]
+            return _Outcome(
+                self._ids[pos],
+                MatchStatus.AMBIGUOUS,
+                f"only part of the title matches: MovieLens '{self._titles[pos]}' ({year}), the "
+                f"only such film that year",
+                partial=True,
+            )
+        ranked = sorted(same, key=lambda p: (overlap[p], self._evidence(p)), reverse=True)
+        best, runner = ranked[0], ranked[1]
+        if overlap[best] - overlap[runner] < PARTIAL_MARGIN:
+            return None
         return _Outcome(
-            self._ids[pos],
+            self._ids[best],
             MatchStatus.AMBIGUOUS,
-            f"only part of the title matches: MovieLens '{self._titles[pos]}' ({year}), the "
-            f"only such film that year",
+            f"only part of the title matches: MovieLens '{self._titles[best]}' ({year}) shares "
+            f"{overlap[best]:.0%} of its words, '{self._titles[runner]}' "
+            f"({self._ids[runner]}) only {overlap[runner]:.0%}",
+            partial=True,
         )
 
     def _outcome(self, name: str, year: int | None) -> _Outcome:
@@ -487,22 +534,23 @@ class TitleMatcher:
         outcome: _Outcome | None = None
         used = whole
         for variant in variants:
-            exact, loose = self._lookup(variant)
-            outcome = self._decide(exact, loose, year)
+            key = title_key(variant)
+            exact = self._exact.get(key)
+            outcome = self._decide(variant, key, exact, year)
             if outcome is not None:
                 used = variant
                 break
-            seen.extend(exact if exact or year is not None else loose)
+            seen.extend(exact or (self._lookup_loose(variant, key, exact) if year is None else []))
         if outcome is None and year is not None:
             for variant in variants:
-                outcome = self._decide_partial(self._lookup_partial(variant), year)
+                outcome = self._decide_partial(variant, self._lookup_partial(variant), year)
                 if outcome is not None:
                     used = variant
                     break
         if outcome is None:
             outcome = _Outcome(None, MatchStatus.NOT_FOUND, self._miss_note(year, seen))
         elif used != whole:
-            outcome = outcome.with_note(f"{outcome.note} (as '{used}')")
+            outcome = outcome._replace(note=f"{outcome.note} (as '{used}')", partial=True)
         if len(self._cache) >= _MAX_CACHE:
             self._cache.clear()
         self._cache[cache_key] = outcome
@@ -520,21 +568,36 @@ class TitleMatcher:
         """Match every film, then settle rows of different films that land on one movieId.
 
         A row matched to an off-by-one film over an exact-year one (the "Whiplash" rule) steps
-        back to the exact-year film when another row claims the off-by-one film. Rows that
-        still share a movieId become ``DUPLICATE`` and none of them is used.
+        back to the exact-year film when another row claims the off-by-one film. Rows that still
+        share a movieId are ``DUPLICATE`` and not used: we cannot tell which is right. Only when
+        exactly one of them matched by its whole name, and the others by part of theirs (a
+        subtitle or bracket dropped, "Ma Rainey's Black Bottom: A Legacy Brought to Screen"),
+        does that one keep the film; the others are still ``DUPLICATE``.
         """
         outcomes = [self._outcome(f.name, f.year) for f in films]
         for i, alternative in self._step_back(films, outcomes).items():
             outcomes[i] = alternative
-        groups = _collisions(films, outcomes)
         duplicate_note: dict[int, str] = {}
-        for movie_id, rows in groups.items():
+        for movie_id, rows in _collisions(films, outcomes).items():
             named = "; ".join(f"'{films[i].name}' ({films[i].year or '?'})" for i in rows)
+            head = f"{len(rows)} export rows land on {movie_id} '{self._title_of(movie_id)}'"
+            whole_names = {_identity(films[i]) for i in rows if not outcomes[i].partial}
+            if len(whole_names) == 1:
+                winners = [i for i in rows if _identity(films[i]) in whole_names]
+                winner = winners[0]
+                for i in rows:
+                    if i in winners:
+                        outcomes[i] = outcomes[i].with_note(
+                            f"{outcomes[i].note}; {head} ({named}): only this one by its whole name"
+                        )
+                    else:
+                        duplicate_note[i] = (
+                            f"{head} ({named}): '{films[winner].name}' names it in full, this "
+                            f"row is not used; {outcomes[i].note}"
+                        )
+                continue
             for i in rows:
-                duplicate_note[i] = (
-                    f"{len(rows)} export rows land on {movie_id} '{self._title_of(movie_id)}' "
-                    f"({named}): none used; {outcomes[i].note}"
-                )
+                duplicate_note[i] = f"{head} ({named}): none used; {outcomes[i].note}"
         out: list[MatchedFilm] = []
         for i, (film, outcome) in enumerate(zip(films, outcomes, strict=True)):
             status, note = outcome.status, outcome.note
@@ -583,7 +646,7 @@ class _KeyIndex:
         span = int(pos.max()) + 1 if pos.size else 1
         # One int64 per (key, film) pair: sorting and de-duplicating them groups by key.
         pairs = np.unique(codes.astype(np.int64) * span + pos)
-        self._positions = pairs % span
+        self._positions: list[int] = (pairs % span).tolist()
         self._bounds: list[int] = np.searchsorted(
             pairs // span, np.arange(len(uniques) + 1)
         ).tolist()
@@ -598,15 +661,22 @@ class _KeyIndex:
         slot = self._slot.get(key)
         if slot is None:
             return []
-        return self._positions[self._bounds[slot] : self._bounds[slot + 1]].tolist()
+        return self._positions[self._bounds[slot] : self._bounds[slot + 1]]
 
 
-def _loose_forms(name: str, key: str) -> tuple[str, ...]:
-    """Loose keys of an export name: as written and without its leading article."""
+def _column(movies: pd.DataFrame, name: str, default: object) -> pd.Series:
+    """A catalogue column, or ``default`` everywhere when the frame lacks it."""
+    if name in movies.columns:
+        return movies[name].fillna(default) if default is not None else movies[name]
+    dtype = "Int64" if default is None else None
+    return pd.Series([default] * len(movies), index=movies.index, dtype=dtype)
+
+
+def _loose_forms(name: str, key: str) -> tuple[str, str]:
+    """Loose keys of a name: as written and without its leading article (may be equal)."""
     bare = strip_leading_article(name)
-    if bare == name:
-        return (loose_key(key),)
-    return (loose_key(key), loose_key(title_key(bare)))
+    loose = loose_key(key)
+    return (loose, loose if bare == name else loose_key(title_key(bare)))
 
 
 def _collisions(films: Sequence[ExportFilm], outcomes: list[_Outcome]) -> dict[int, list[int]]:

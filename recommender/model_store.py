@@ -98,6 +98,7 @@ def save_model(
             "libraries": library_versions(),
         }
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        tmp.chmod(0o755)  # mkdtemp makes it private; a bot running as another user must read it
         if target.exists():
             aside = target.with_name(f".{target.name}-old")
             shutil.rmtree(aside, ignore_errors=True)
@@ -127,12 +128,16 @@ def load_model(path: Path, verify: bool = True) -> NMFModel:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as exc:
         raise ModelError(f"{meta_path} is not valid JSON ({exc}); train the model again.") from exc
+    if not isinstance(meta, dict):
+        raise ModelError(f"{meta_path} does not hold a JSON object; train the model again.")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelError(
             f"{path} has model format {meta.get('format_version')!r}, this boxdrec reads "
             f"{FORMAT_VERSION}; train the model again with 'boxdrec train'."
         )
-    files = meta.get("files", {})
+    files = meta.get("files")
+    if not isinstance(files, dict):
+        raise ModelError(f"{meta_path} lists no file checksums; train the model again.")
     arrays: dict[str, np.ndarray] = {}
     for key in ARRAYS:
         file = path / f"{key}.npy"

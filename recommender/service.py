@@ -19,7 +19,7 @@ from recommender.errors import BoxdrecError
 from recommender.export import LetterboxdExport
 from recommender.foldin import FoldIn
 from recommender.letterboxd import read_export, read_export_file
-from recommender.matching import MatchReport, TitleMatcher
+from recommender.matching import MatchedFilm, MatchReport, TitleMatcher
 from recommender.model_store import NMFModel
 from recommender.movielens import Catalogue
 from recommender.ranking import Ranked, UserVector, rank
@@ -34,10 +34,20 @@ COLD_START_RATED = 10
 NEUTRAL = 0.5
 
 
+# A main title ending in one of these words continues inside its bracket ("Birdman: Or (The
+# Unexpected Virtue of Ignorance)"): the bracket is part of the title, not an alternate name.
+_CONTINUES = frozenset({"or", "and", "of", "the", "a", "an", "to", "in", "for", ":", "-", "–"})
+
+
 def display_title(movielens_title: str) -> str:
     """MovieLens "City of Lost Children, The (Cité des…)" -> "The City of Lost Children"."""
-    main, _ = split_brackets(movielens_title)
-    return article_to_front(main)
+    main, alternates = split_brackets(movielens_title)
+    main = article_to_front(main)
+    words = main.split()
+    last = words[-1].casefold() if words else ""
+    if alternates and (last in _CONTINUES or last.endswith(":")):
+        return article_to_front(movielens_title.strip())
+    return main
 
 
 def stars_text(stars: float) -> str:
@@ -160,7 +170,13 @@ class RecommenderService:
                 "film, so there is nothing to learn your taste from. Check that you uploaded "
                 "your own ratings.csv (or the whole export zip)."
             )
-        user, ids = self._user_vector(export, report)
+        user, used_films = self._user_vector(export, report)
+        if not any(f.watched for f in export.films):
+            raise BoxdrecError(
+                "Your export lists no film you have watched or rated (it looks like a "
+                "watchlist), so there is nothing to learn your taste from. Upload ratings.csv "
+                "or the whole export zip (Settings → Data → Export your data)."
+            )
         if user.positions.size == 0:
             raise BoxdrecError(
                 "None of your films is one the model knows (it learned from "
@@ -170,7 +186,9 @@ class RecommenderService:
         exclude = self._exclusions(report, exclude_watchlist)
         ranked = rank(self.foldin, user, exclude, n)
         watchlist = {f.movie_id for f in report.films if f.film.in_watchlist and f.movie_id}
-        items = tuple(self._dress(i + 1, r, user, ids, watchlist) for i, r in enumerate(ranked))
+        items = tuple(
+            self._dress(i + 1, r, user, used_films, watchlist) for i, r in enumerate(ranked)
+        )
         rated = int(np.isfinite(user.stars).sum())
         return RecommendationResult(
             items=items,
@@ -186,7 +204,7 @@ class RecommenderService:
 
     def _user_vector(
         self, export: LetterboxdExport, report: MatchReport
-    ) -> tuple[UserVector, np.ndarray]:
+    ) -> tuple[UserVector, list[MatchedFilm]]:
         # The user's scale comes from every rating in the export: it is how they rate, whether
         # or not MovieLens knows the film.
         scale = fit_user_scale(np.array([f.rating for f in export.rated], dtype=np.float64))
@@ -201,9 +219,10 @@ class RecommenderService:
         )
         positions = self.model.positions(ids)
         keep = positions >= 0
-        positions, stars, ids = positions[keep], stars[keep], ids[keep]
+        positions, stars = positions[keep], stars[keep]
+        films = [f for f, k in zip(chosen, keep, strict=True) if k]
         values = np.where(np.isfinite(stars), scale.to_unit(np.nan_to_num(stars)), NEUTRAL)
-        return UserVector(positions=positions, stars=stars, values=values, scale=scale), ids
+        return UserVector(positions=positions, stars=stars, values=values, scale=scale), films
 
     def _exclusions(self, report: MatchReport, exclude_watchlist: bool) -> np.ndarray:
         # Every film the export shows as seen is excluded, whatever its match status: a
@@ -221,17 +240,23 @@ class RecommenderService:
         return mask
 
     def _dress(
-        self, rank_no: int, r: Ranked, user: UserVector, ids: np.ndarray, watchlist: set[int]
+        self,
+        rank_no: int,
+        r: Ranked,
+        user: UserVector,
+        used_films: list[MatchedFilm],
+        watchlist: set[int],
     ) -> Recommendation:
         movie_id = int(self.model.item_ids[r.position])
         row = (
             self.catalogue.movies.loc[movie_id] if movie_id in self.catalogue.movies.index else None
         )
         drivers = tuple(
+            # The user's own name for the film, as Letterboxd shows it to them.
             Driver(
-                movie_id=int(ids[j]),
-                title=self.title(int(ids[j])),
-                year=self._year(int(ids[j])),
+                movie_id=int(used_films[j].movie_id or 0),
+                title=used_films[j].film.name,
+                year=used_films[j].film.year,
                 stars=None if not np.isfinite(user.stars[j]) else float(user.stars[j]),
             )
             for j, _ in r.drivers

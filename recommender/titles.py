@@ -10,6 +10,10 @@ MovieLens writes titles its own way: a leading article goes last ("Matrix, The",
 (Switchblade Romance)", "Hidden (a.k.a. Cache) (Caché)"). :func:`movielens_aliases` turns one
 such title into every name a person might know the film by, and :func:`export_name_variants`
 does the same for a Letterboxd name that carries a bracket ("Yí (Endless River)").
+
+:func:`loose_key` (numbers as digits, "Vol." and "Part One" dropped, no spaces) and
+:func:`title_parts` (series name and subtitle apart) serve the weaker rules of matching, which
+also require the same year.
 """
 
 from __future__ import annotations
@@ -63,11 +67,12 @@ _FRACTIONS = {
     "⅛": " 1/8", "⅜": " 3/8", "⅝": " 5/8", "⅞": " 7/8", "⅑": " 1/9", "⅒": " 1/10",
     "↉": " 0/3", "⅟": " 1/",
 }  # fmt: skip
-# Letters NFKD does not decompose into a base letter plus accents.
+# Letters NFKD does not decompose into a base letter plus accents (and an acute accent typed as
+# an apostrophe, "Don´t").
 _LETTERS = {
     "ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "đ": "d", "Đ": "D",
     "ł": "l", "Ł": "L", "þ": "th", "Þ": "Th", "ð": "d", "Ð": "D", "ı": "i", "ħ": "h",
-    "Ħ": "H", "×": "x",
+    "Ħ": "H", "×": "x", "´": "'",
 }  # fmt: skip
 _PRE_TABLE = str.maketrans({**_FRACTIONS, **_LETTERS})
 # After case folding: apostrophes vanish ("don't" = "dont"), "&" is "and", every other ASCII
@@ -118,11 +123,6 @@ def title_key(text: str) -> str:
         return key
     # A title made only of punctuation ("?", "..."): keep the punctuation, minus spacing.
     return " ".join(fold(text).split())
-
-
-def compact_key(key: str) -> str:
-    """A key with its spaces removed, so "Spider Man" and "Spiderman" meet."""
-    return key.replace(" ", "")
 
 
 _NUMBER_WORDS = {
@@ -179,18 +179,11 @@ _TOKEN_MAP: dict[str, str] = {**_NUMBER_WORDS, **_all_romans(), **dict.fromkeys(
 _SPECIAL_TOKENS = frozenset({*_TOKEN_MAP, "i", "v", "x", "part"})
 
 
-def loose_key(key: str) -> str:
-    """A looser form of a :func:`title_key`, for matching *with* the same year only.
-
-    Numbers are spelt as digits (``"iii"``, ``"three"`` -> ``"3"``; a lone ``"i"``, ``"v"``
-    or ``"x"`` only after "part", "episode", "chapter" or "book"), "vol", "volume" and "and"
-    are dropped, "part N" is dropped before a subtitle ("Fear Street Part One: 1994" is "Fear
-    Street: 1994") and at the end when N is 1 ("Dead Reckoning Part One" is "Dead Reckoning"
-    until there is a part two), and the spaces go ("Spider Man" = "Spiderman").
-    """
+def loose_tokens(key: str) -> list[str]:
+    """The words of :func:`loose_key` before they are joined."""
     tokens = key.split()
     if _SPECIAL_TOKENS.isdisjoint(tokens):
-        return "".join(tokens) or key
+        return tokens
     out: list[str] = []
     for token in tokens:
         word = _TOKEN_MAP.get(token)
@@ -206,13 +199,39 @@ def loose_key(key: str) -> str:
             del out[i : i + 2]
             continue
         i += 1
-    return "".join(out) or "".join(tokens) or key
+    return out or tokens
+
+
+def loose_key(key: str) -> str:
+    """A looser form of a :func:`title_key`, for matching *with* the same year only.
+
+    Numbers are spelt as digits (``"iii"``, ``"three"`` -> ``"3"``; a lone ``"i"``, ``"v"``
+    or ``"x"`` only after "part", "episode", "chapter" or "book"), "vol", "volume" and "and"
+    are dropped, "part N" is dropped before a subtitle ("Fear Street Part One: 1994" is "Fear
+    Street: 1994") and at the end when N is 1 ("Dead Reckoning Part One" is "Dead Reckoning"
+    until there is a part two), and the spaces go ("Spider Man" = "Spiderman").
+    """
+    return "".join(loose_tokens(key)) or key
+
+
+# Words too common to say two titles are alike.
+_STOP_WORDS = frozenset({"the", "a", "an", "of", "in", "on", "to", "at"})
+
+
+def word_overlap(a: str, b: str) -> float:
+    """Jaccard overlap of the significant words of two titles (0 to 1)."""
+    wa = set(loose_tokens(title_key(a))) - _STOP_WORDS
+    wb = set(loose_tokens(title_key(b))) - _STOP_WORDS
+    if not wa or not wb:
+        return 0.0
+    return len(wa & wb) / len(wa | wb)
 
 
 def article_to_front(title: str) -> str:
-    """``"Matrix, The"`` -> ``"The Matrix"``, ``"Auberge espagnole, L'"`` -> ``"L'Auberge espagnole"``.
+    """Move a trailing article back to the front: ``"Matrix, The"`` -> ``"The Matrix"``.
 
-    Titles that do not end in ", <article>" come back unchanged.
+    ``"Auberge espagnole, L'"`` gives ``"L'Auberge espagnole"``. Titles that do not end in
+    ", <article>" come back unchanged.
     """
     m = _ARTICLE_LAST.search(title)
     if not m or m.start() == 0:
@@ -296,16 +315,21 @@ def title_parts(title: str) -> list[str]:
     and the first piece with the last ("Star Wars: The Force Awakens"). A title without a
     separator gives nothing.
     """
+    prefixes, others = split_parts(title)
+    return list(dict.fromkeys(prefixes + others))
+
+
+def split_parts(title: str) -> tuple[list[str], list[str]]:
+    """:func:`title_parts` as (prefixes: the series name alone, the others: with a subtitle)."""
     text = title.strip()
     if ":" not in text and " -" not in text and "–" not in text and "—" not in text:
-        return []
-    cuts = [m for m in _PART_SEPARATOR.finditer(text) if 0 < m.start() and m.end() < len(text)]
-    out: list[str] = []
-    for cut in cuts:
-        out += (text[: cut.start()], text[cut.end() :])
+        return [], []
+    cuts = [m for m in _PART_SEPARATOR.finditer(text) if m.start() > 0 and m.end() < len(text)]
+    prefixes = [text[: cut.start()] for cut in cuts]
+    others = [text[cut.end() :] for cut in cuts]
     if len(cuts) > 1:
-        out.append(f"{text[: cuts[0].start()]}: {text[cuts[-1].end() :]}")
-    return list(dict.fromkeys(out))
+        others.append(f"{text[: cuts[0].start()]}: {text[cuts[-1].end() :]}")
+    return prefixes, others
 
 
 def export_name_variants(name: str) -> list[str]:
@@ -315,6 +339,8 @@ def export_name_variants(name: str) -> list[str]:
     ones are only tried when the earlier ones find nothing.
     """
     whole = name.strip()
+    if not whole.endswith(")"):
+        return [whole]
     main, groups = split_brackets(whole)
     out = [whole]
     if not whole[len(main) : len(main) + 1].isspace():

@@ -6,9 +6,7 @@ import codecs
 import csv
 import io
 import os
-import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -851,21 +849,17 @@ def test_default_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
 # Speed and robustness
 
 
-def test_two_thousand_ratings_parse_quickly() -> None:
+def test_two_thousand_ratings_all_arrive() -> None:
+    # Speed is measured in bench/, not asserted here; this checks a large file loses nothing.
     rows = [
         f"2024-01-01,Film number {i},{1950 + i % 70},https://boxd.it/a{i},4.5" for i in range(2000)
     ]
     data = csv_text(RATINGS_HEADER, *rows, newline="\r\n").encode()
-    read_export(data, "ratings.csv", LIMITS)  # warm up
-    best = min(_timed(lambda: read_export(data, "ratings.csv", LIMITS)) for _ in range(5))
-    # About 10 ms on a quiet laptop; the bound only catches accidental quadratic work.
-    assert best < 0.5
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    export = read_export(data, "ratings.csv", LIMITS)
+    assert len(export.films) == 2000
+    assert export.films[1999] == ExportFilm(
+        "Film number 1999", 1950 + 1999 % 70, "https://boxd.it/a1999", 4.5
+    )
 
 
 FUZZ = settings(
