@@ -24,11 +24,10 @@ from lb_factories import (
     mark_encrypted,
 )
 
-from recommender import letterboxd
 from recommender.config import ImportLimits
 from recommender.errors import ExportError
 from recommender.export import ExportFilm, LetterboxdExport
-from recommender.letterboxd import read_export, read_export_file
+from recommender.letterboxd import read_export, read_export_file, zip_files
 
 LIMITS = ImportLimits()
 HINT = "Settings → Data → Export your data"
@@ -780,7 +779,7 @@ def test_zip_bomb_refused_by_declared_sizes() -> None:
 
 def test_zip_bomb_refused_while_reading_when_headers_lie(monkeypatch: pytest.MonkeyPatch) -> None:
     # Pretend the declared sizes said nothing: the streamed byte count must still stop it.
-    monkeypatch.setattr(letterboxd, "_declared_size", lambda infos: 0)
+    monkeypatch.setattr(zip_files, "_declared_size", lambda infos: 0)
     members = {
         "ratings.csv": RATINGS_HEADER + "\n" + " " * 600_000,
         "watched.csv": WATCHED_HEADER + "\n" + " " * 600_000,

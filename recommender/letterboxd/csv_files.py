@@ -1,0 +1,208 @@
+"""One export CSV: delimiter, header, column mapping, which file it is, and its film rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections.abc import Iterable, Iterator
+
+from recommender.config import ImportLimits
+from recommender.errors import ExportError
+from recommender.letterboxd.decoding import _decode, _repair_name
+from recommender.letterboxd.messages import _UPLOAD_HINT, EXPORT_PATH, _clip, _no_films_message
+from recommender.letterboxd.parsed import FileKind, _CsvFile, _Row
+from recommender.letterboxd.values import _STARS, _name_key, _parse_rating, _parse_year
+
+# One logger, "recommender.letterboxd", for the whole importer (its name as a single module).
+log = logging.getLogger(__package__)
+
+# Export files that hold no films; refused by name without being parsed.
+_NOT_FILMS = {
+    "profile.csv": "holds your account details (including your email), not your films",
+    "comments.csv": "holds your comments, not your films",
+}
+
+# Normalised column name -> field. "Letterboxd URI" is "URL" in some files.
+_COLUMNS = {
+    "name": "name",
+    "year": "year",
+    "letterboxduri": "uri",
+    "letterboxdurl": "uri",
+    "uri": "uri",
+    "url": "uri",
+    "rating": "rating",
+    "rewatch": "rewatch",
+    "watcheddate": "watched_date",
+    "date": "date",
+}
+_REQUIRED = ("name", "year", "uri")
+
+
+def _column_key(header: str) -> str:
+    return re.sub(r"[\s_\-]+", "", header.replace("\ufeff", "")).casefold()
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _kind_for_upload(label: str, fields: Iterable[str]) -> FileKind:
+    """Which file a single uploaded CSV is: by name where columns cannot tell, else by columns."""
+    name = label.casefold()
+    present = set(fields)
+    if "watchlist" in name:
+        return FileKind.WATCHLIST
+    if "like" in name or name == "films.csv":
+        return FileKind.LIKES
+    if "diary" in name or "review" in name or {"watched_date", "rewatch"} & present:
+        return FileKind.DIARY
+    if "rating" in present:
+        return FileKind.RATINGS
+    return FileKind.WATCHED
+
+
+def _read_single_csv(data: bytes, label: str, limits: ImportLimits) -> _CsvFile:
+    reason = _NOT_FILMS.get(label.casefold())
+    if reason:
+        raise ExportError(f"{label} {reason}. {_UPLOAD_HINT}")
+    parsed = _parse_csv(data, label, None, limits)
+    if not parsed.rows:
+        raise ExportError(_no_films_message(label))
+    return parsed
+
+
+def _not_letterboxd_message(label: str, headers: list[str]) -> str:
+    shown = ", ".join(_clip(h, 30) for h in headers[:8] if h.strip())
+    if len(headers) > 8:
+        shown += ", …"
+    keys = {_column_key(h) for h in headers}
+    if {"userid", "movieid"} <= keys:
+        what = " (it looks like a MovieLens ratings file)"
+    elif "imdbid" in keys or "const" in keys or "yourrating" in keys:
+        what = " (it looks like an IMDb export)"
+    else:
+        what = ""
+    columns = f"its columns are {shown}" if shown else "it has no column names"
+    return (
+        f"{label} is not a Letterboxd export{what}: {columns}, but Letterboxd files have "
+        f"Date, Name, Year, Letterboxd URI. {_UPLOAD_HINT}"
+    )
+
+
+def _parse_csv(data: bytes, label: str, kind: FileKind | None, limits: ImportLimits) -> _CsvFile:
+    """Parse one export CSV into checked rows. ``kind=None``: decide from name and columns."""
+    text = _decode(data, label)
+    first_line = text.lstrip().split("\n", 1)[0]
+    if first_line.strip().strip('"').casefold().startswith("letterboxd list export"):
+        raise ExportError(
+            f"{label} is a Letterboxd list export, not your films. Upload ratings.csv or the "
+            f"whole export zip from Letterboxd ({EXPORT_PATH})."
+        )
+    delimiter = _sniff_delimiter(first_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        number = 0
+        header: list[str] | None = None
+        for record in reader:
+            number += 1
+            if any(cell.strip() for cell in record):
+                header = record
+                break
+        if header is None:
+            raise ExportError(f"{label} is empty. {_UPLOAD_HINT}")
+        columns = _map_columns(header, label)
+        if kind is None:
+            kind = _kind_for_upload(label, columns)
+        rows = _parse_rows(reader, number, columns, kind, label, limits.max_rows)
+    except csv.Error as exc:
+        raise ExportError(
+            f"{label} is not a readable CSV file (line {reader.line_num}: {_clip(str(exc), 60)}). "
+            "Upload the file as Letterboxd made it, or save it again as CSV."
+        ) from None
+    log.debug("Parsed %s as %s: %d film rows", label, kind.value, len(rows))
+    return _CsvFile(label=label, kind=kind, rows=tuple(rows))
+
+
+def _parse_rows(
+    records: Iterator[list[str]],
+    number: int,
+    columns: dict[str, int],
+    kind: FileKind,
+    label: str,
+    max_rows: int,
+) -> list[_Row]:
+    """The film rows after the header (row ``number``), checked; blank rows are skipped.
+
+    The hot loop of an import: plain indexing and fast paths for the common values.
+    """
+    i_name, i_year, i_uri, i_rating, i_watched, i_date = (
+        columns.get(f, -1) for f in ("name", "year", "uri", "rating", "watched_date", "date")
+    )
+    if kind is not FileKind.DIARY:  # only the diary's order needs dates
+        i_watched = i_date = -1
+    width = max(columns.values()) + 1
+    stars = _STARS
+    rows: list[_Row] = []
+    append = rows.append
+    for record in records:
+        number += 1
+        # Pad short records; index -1 (a column the file lacks) is always "".
+        if len(record) < width:
+            record += [""] * (width - len(record))
+        record.append("")
+        name = record[i_name].strip()
+        if not name:
+            if any(c.strip() for c in record):
+                log.debug("%s row %d has no film name; skipped", label, number)
+            continue
+        if name.isascii():
+            key = " ".join(name.casefold().split())
+        else:
+            name = _repair_name(name)
+            key = _name_key(name)
+        year = record[i_year].strip()
+        rating = record[i_rating].strip()
+        append(
+            _Row(
+                number,
+                name,
+                key,
+                int(year)
+                if len(year) == 4 and year.isdigit()
+                else _parse_year(year, number, name, label),
+                record[i_uri].strip(),
+                (stars.get(rating) or _parse_rating(rating, number, name, label))
+                if rating
+                else None,
+                record[i_watched].strip(),
+                record[i_date].strip(),
+            )
+        )
+        if len(rows) > max_rows:
+            raise ExportError(
+                f"{label} has more than {max_rows:,} film rows, the limit for one file. Upload "
+                "your own Letterboxd export, or ask the bot's admin to raise BOXDREC_MAX_ROWS."
+            )
+    return rows
+
+
+def _map_columns(header: list[str], label: str) -> dict[str, int]:
+    """Field -> column index, by name (case and spaces ignored); refuse non-Letterboxd CSVs."""
+    columns: dict[str, int] = {}
+    for index, raw in enumerate(header):
+        key = _column_key(raw)
+        if key == "position":
+            raise ExportError(
+                f"{label} is a Letterboxd list export, not your films. Upload ratings.csv or "
+                f"the whole export zip from Letterboxd ({EXPORT_PATH})."
+            )
+        field = _COLUMNS.get(key)
+        if field is not None and field not in columns:
+            columns[field] = index
+    if any(f not in columns for f in _REQUIRED):
+        raise ExportError(_not_letterboxd_message(label, header))
+    return columns

@@ -1,0 +1,94 @@
+"""One cell of a film row: year, stars, date and the name folded for matching."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+
+from recommender.letterboxd.messages import _clip, _row_error
+
+_YEAR = re.compile(r"(\d{4})(?:\.0*)?")
+_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
+
+# Dashes and quotes that differ between exports and spreadsheet re-saves of the same name.
+_NAME_PUNCT = str.maketrans(
+    {
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u02bc": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+    }
+)
+
+
+def _parse_year(raw: str, number: int, name: str, label: str) -> int | None:
+    if not raw:
+        return None
+    match = _YEAR.fullmatch(raw)
+    if match is None:
+        raise _row_error(
+            label,
+            number,
+            name,
+            f'year "{_clip(raw, 20)}" is not a four-digit year',
+            "Fix or clear the year and upload again.",
+        )
+    return int(match.group(1))
+
+
+_STARS = {str(n / 2).removesuffix(".0"): n / 2 for n in range(1, 11)} | {
+    str(n / 2): n / 2 for n in range(1, 11)
+}
+
+
+def _parse_rating(raw: str, number: int, name: str, label: str) -> float | None:
+    """Stars from 0.5 to 5 in half stars; empty is "watched, unrated" (``None``), never 0."""
+    if not raw:
+        return None
+    fix = "Fix or remove the rating and upload again."
+    text = raw.replace(",", ".", 1) if raw.count(",") == 1 and "." not in raw else raw
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    shown = _clip(raw, 20)
+    if not math.isfinite(value):
+        raise _row_error(
+            label, number, name, f'rating "{shown}" is not a number of stars (0.5 to 5)', fix
+        )
+    if not 0.5 <= value <= 5:
+        raise _row_error(label, number, name, f"rating {shown} is outside 0.5–5 stars", fix)
+    if value * 2 != int(value * 2):
+        raise _row_error(
+            label,
+            number,
+            name,
+            f"rating {shown} is not a whole or half star (0.5, 1, 1.5 … 5)",
+            fix,
+        )
+    return value
+
+
+def _parse_date(raw: str) -> tuple[int, int, int] | None:
+    """``YYYY-MM-DD`` (also with / or .) as a sortable tuple; other formats are ignored."""
+    match = _DATE.match(raw)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def _name_key(name: str) -> str:
+    """A name for matching within one export: case, width, dash, quote and spacing folded."""
+    if name.isascii():
+        return " ".join(name.casefold().split())
+    folded = unicodedata.normalize("NFKC", name).translate(_NAME_PUNCT).casefold()
+    return " ".join(folded.split())

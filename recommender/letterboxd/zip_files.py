@@ -1,0 +1,150 @@
+"""The export zip: refuse unsafe, encrypted, corrupt and bomb zips; pick and read its CSVs."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Iterable
+
+from recommender.config import ImportLimits
+from recommender.errors import ExportError
+from recommender.letterboxd.csv_files import _parse_csv
+from recommender.letterboxd.messages import _ZIP_HINT, _bomb_message, _clip, _corrupt_zip_message
+from recommender.letterboxd.parsed import FileKind, _CsvFile
+
+# One logger, "recommender.letterboxd", for the whole importer (its name as a single module).
+log = logging.getLogger(__package__)
+
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_READ_CHUNK = 64 * 1024
+
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+# Zip members read by base name, from the export's own folder (likes only as likes/films.csv).
+_ZIP_FILES: dict[str, FileKind] = {
+    "ratings.csv": FileKind.RATINGS,
+    "watched.csv": FileKind.WATCHED,
+    "watchlist.csv": FileKind.WATCHLIST,
+    "diary.csv": FileKind.DIARY,
+}
+_LIKES_PATH = ("likes", "films.csv")
+
+# Folders of the zip whose CSVs share names with the main files but are not the user's films.
+_SKIPPED_DIRS = frozenset({"deleted", "orphaned", "lists", "likes", "__macosx"})
+
+
+def _unsafe_member(name: str) -> bool:
+    path = name.replace("\\", "/")
+    return path.startswith("/") or bool(_DRIVE.match(path)) or ".." in path.split("/")
+
+
+def _declared_size(infos: Iterable[zipfile.ZipInfo]) -> int:
+    """Sum of the uncompressed sizes the zip claims for ``infos`` (a zip bomb may lie)."""
+    return sum(info.file_size for info in infos)
+
+
+def _select_members(
+    infos: list[zipfile.ZipInfo], label: str
+) -> list[tuple[str, FileKind, zipfile.ZipInfo]]:
+    """The export files of the zip: (label, kind, member), from its shallowest export folder."""
+    candidates: list[tuple[tuple[str, ...], str, zipfile.ZipInfo]] = []
+    for info in infos:
+        if info.is_dir():
+            continue
+        parts = [p for p in info.filename.replace("\\", "/").split("/") if p not in ("", ".")]
+        if not parts:
+            continue
+        folders = tuple(p.casefold() for p in parts[:-1])
+        candidates.append((folders, parts[-1].casefold(), info))
+
+    main = [
+        (folders, base)
+        for folders, base, _ in candidates
+        if base in _ZIP_FILES and base != "watchlist.csv" and not _SKIPPED_DIRS & set(folders)
+    ]
+    if not main:
+        raise ExportError(
+            f"{label} has no ratings.csv, watched.csv or diary.csv, so it is not a Letterboxd "
+            f"export. {_ZIP_HINT}"
+        )
+    depth = min(len(folders) for folders, _ in main)
+    roots = sorted({folders for folders, _ in main if len(folders) == depth})
+    if len(roots) > 1:
+        shown = " and ".join(_clip("/".join(r), 40) + "/" for r in roots[:2])
+        raise ExportError(
+            f"{label} holds more than one export ({shown}). Upload one export at a time."
+        )
+    root = roots[0]
+
+    chosen: dict[str, tuple[FileKind, zipfile.ZipInfo]] = {}
+    for folders, base, info in candidates:
+        if folders == root and base in _ZIP_FILES:
+            chosen.setdefault(base, (_ZIP_FILES[base], info))
+        elif folders == (*root, _LIKES_PATH[0]) and base == _LIKES_PATH[1]:
+            chosen.setdefault("/".join(_LIKES_PATH), (FileKind.LIKES, info))
+    return [(name, kind, info) for name, (kind, info) in chosen.items()]
+
+
+def _read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, read_so_far: int, label: str, budget: int
+) -> bytes:
+    """Stream one member, counting real bytes against ``budget`` whatever its header says."""
+    chunks: list[bytes] = []
+    total = read_so_far
+    with zf.open(info) as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            total += len(chunk)
+            if total > budget:
+                raise ExportError(_bomb_message(label, budget))
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _read_zip(data: bytes, label: str, limits: ImportLimits) -> list[_CsvFile]:
+    """The export CSVs of a zip, parsed. Refuses unsafe, encrypted, corrupt and bomb zips."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            if len(infos) > limits.max_zip_members:
+                raise ExportError(
+                    f"{label} holds {len(infos):,} files, more than the {limits.max_zip_members:,}"
+                    f" allowed. {_ZIP_HINT}"
+                )
+            for info in infos:
+                if _unsafe_member(info.filename):
+                    raise ExportError(
+                        f"{label} holds a file whose path leaves its folder "
+                        f'("{_clip(info.filename, 60)}"), so Letterboxd did not make it and it '
+                        f"will not be opened. {_ZIP_HINT}"
+                    )
+            members = _select_members(infos, label)
+            budget = limits.max_uncompressed_bytes
+            if _declared_size(info for _, _, info in members) > budget:
+                raise ExportError(_bomb_message(label, budget))
+            raw: list[tuple[str, FileKind, bytes]] = []
+            read = 0
+            for name, kind, info in members:
+                if info.flag_bits & 0x1:
+                    raise ExportError(
+                        f"{label} is password-protected ({name} is encrypted). Upload the zip "
+                        f"as Letterboxd made it, without a password, or just its ratings.csv."
+                    )
+                content = _read_member(zf, info, read, label, budget)
+                read += len(content)
+                raw.append((name, kind, content))
+    except ExportError:
+        raise
+    except Exception as exc:  # zipfile raises many types on crafted or damaged archives
+        log.debug("Could not read zip %s: %s: %s", label, type(exc).__name__, exc)
+        raise ExportError(_corrupt_zip_message(label)) from None
+
+    files: list[_CsvFile] = []
+    for name, kind, content in raw:
+        if not content.strip():  # all NUL bytes is damage, and _parse_csv says so
+            log.debug("%s in %s is empty", name, label)
+            files.append(_CsvFile(label=name, kind=kind, rows=()))
+        else:
+            files.append(_parse_csv(content, name, kind, limits))
+    return files
