@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -17,6 +18,8 @@ from recommender.errors import BoxdrecError
 from recommender.movielens import DEFAULT_DATASET, KNOWN_DATASETS, dataset_dirs
 
 log = logging.getLogger("boxdrec")
+
+MAX_N = 500  # past a few hundred the list is noise, not recommendations
 
 
 def _say(message: str) -> None:
@@ -82,6 +85,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from recommender.download import ensure_dataset
+    from recommender.model_store import check_model_name
     from recommender.pipeline import train_and_save
     from recommender.training import TrainConfig
 
@@ -104,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.download and not (data_root / cfg.dataset / "ratings.csv").is_file():
         _say(f"Downloading {cfg.dataset} into {data_root}…")
         ensure_dataset(cfg.dataset, data_root)
-    name = args.name or cfg.dataset
+    name = check_model_name(cfg.dataset if args.name is None else args.name)
     _say(f"Training {name} on {data_root / cfg.dataset} (k={cfg.n_components})…")
     path = train_and_save(cfg, data_root, model_root, name, say=_say)
     meta = json.loads((path / "metadata.json").read_text())
@@ -195,14 +199,18 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    if getattr(args, "n", 1) < 1:
-        _say("boxdrec: error: -n must be at least 1.")
+    if not 1 <= getattr(args, "n", 1) <= MAX_N:
+        _say(f"boxdrec: error: -n must be between 1 and {MAX_N}.")
         return 1
     try:
         return int(args.func(args))
     except BoxdrecError as exc:
         _say(f"boxdrec: error: {exc}")
         return 1
+    except BrokenPipeError:
+        # "boxdrec match x.csv | head": the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         _say("boxdrec: interrupted")
         return 130

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from recommender.errors import ModelError
-from recommender.training import sha256_file
+from recommender.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,19 @@ def library_versions() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             versions[lib] = "not installed"
     return versions
+
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_model_name(name: str) -> str:
+    """A model name is one plain folder name: no paths, so models stay in the model folder."""
+    if not _MODEL_NAME.fullmatch(name):
+        raise ModelError(
+            f"{name!r} is not a valid model name: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return name
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,11 @@ def read_links(folder: Path) -> pd.DataFrame | None:
 def read_ratings(folder: Path) -> pd.DataFrame:
     """``ratings.csv`` as userId (int32), movieId (int32), rating (float32); timestamp dropped."""
     path = folder / "ratings.csv"
+    if not folder.is_dir():
+        raise DataError(
+            f"There is no dataset {folder.name!r} in {folder.parent}. Download one with "
+            f"'boxdrec data download NAME' (NAME: {', '.join(KNOWN_DATASETS)})."
+        )
     if not path.is_file():
         raise DataError(
             f"{folder} has no ratings.csv, so no model can be trained on it. Download the full "
@@ -117,7 +122,7 @@ class Catalogue:
 
 
 def load_catalogue(root: Path) -> Catalogue:
-    """The largest catalogue under ``root``, with links and popularity merged from every dataset."""
+    """Every film under ``root`` (the largest catalogue wins ties), with links and popularity."""
     dirs = dataset_dirs(root)
     if not dirs:
         raise DataError(
@@ -125,8 +130,12 @@ def load_catalogue(root: Path) -> Catalogue:
             "BOXDREC_DATA_DIR to a folder that holds ml-latest-small/ (or ml-32m/)."
         )
     catalogues = {d: read_movies(d) for d in dirs}
-    biggest = max(dirs, key=lambda d: (len(catalogues[d]), -dirs.index(d)))
-    movies = catalogues[biggest].copy()
+    by_size = sorted(dirs, key=lambda d: (-len(catalogues[d]), dirs.index(d)))
+    biggest = by_size[0]
+    # The largest catalogue leads; films only the smaller ones hold (GroupLens drops a few
+    # hundred between releases, some of them in the model) are added so they match and display.
+    movies = pd.concat([catalogues[d] for d in by_size])
+    movies = movies[~movies.index.duplicated(keep="first")].sort_index()
     links = [lk for d in dirs if (lk := read_links(d)) is not None]
     if links:
         merged = pd.concat(links)

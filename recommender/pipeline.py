@@ -11,13 +11,17 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recommender import config
 from recommender.download import ensure_dataset
 from recommender.errors import ModelError
-from recommender.model_store import NMFModel, load_model, save_model
+from recommender.hashing import sha256_file
+from recommender.model_store import NMFModel, check_model_name, load_model, save_model
 from recommender.movielens import DEFAULT_DATASET, load_catalogue, read_ratings
-from recommender.training import TrainConfig, config_dict, sha256_file, train
+
+if TYPE_CHECKING:
+    from recommender.training import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,10 @@ def train_and_save(
     say: Say | None = None,
 ) -> Path:
     """Train on ``data_root/cfg.dataset`` and write the model to ``model_root/name``."""
+    # scikit-learn takes seconds to import; only training needs it.
+    from recommender.training import config_dict, train
+
+    target = model_root / check_model_name(name or cfg.dataset)
     folder = data_root / cfg.dataset
     ratings = read_ratings(folder)
     progress = None
@@ -66,7 +74,6 @@ def train_and_save(
         "loss_history": fit.loss_history,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    target = model_root / (name or cfg.dataset)
     return save_model(target, fit.components, matrix.item_ids, matrix.item_counts, meta)
 
 
@@ -79,7 +86,7 @@ def ensure_model(
     """Load the named model; for the default one, download data and train it on first use."""
     data_root = data_root or config.data_dir()
     model_root = model_root or config.model_dir()
-    name = name or model_name()
+    name = check_model_name(name or model_name())
     path = model_root / name
     if (path / "metadata.json").is_file():
         return load_model(path)
@@ -96,6 +103,8 @@ def ensure_model(
         f"No model yet: training the default model on {DEFAULT_DATASET} "
         f"(first run only, under a minute); it will be cached in {path}"
     )
+    from recommender.training import TrainConfig
+
     train_and_save(TrainConfig(dataset=DEFAULT_DATASET), data_root, model_root, name, say)
     return load_model(path)
 

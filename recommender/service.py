@@ -24,7 +24,7 @@ from recommender.model_store import NMFModel
 from recommender.movielens import Catalogue
 from recommender.ranking import Ranked, UserVector, rank
 from recommender.scaling import fit_user_scale
-from recommender.titles import article_to_front, split_brackets
+from recommender.titles import article_to_front, split_brackets, title_key
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,19 @@ log = logging.getLogger(__name__)
 # the user's neutral value, so a person who mostly logs without rating still gets picks.
 COLD_START_RATED = 10
 NEUTRAL = 0.5
+# Films ranked by the model before ordering by predicted stars and dropping probable misses.
+POOL_FACTOR = 3
+POOL_MIN_EXTRA = 30
+LOW_STARS = 2.0  # at or below this a rating is never evidence for a film, whatever the average
+# An unmatched export film hides a same-year candidate when most of the shorter title's words
+# are in the other ("Life of Brian" / "Monty Python's Life of Brian"); one-word titles never do.
+GUARD_OVERLAP = 0.8
+MIN_GUARD_WORDS = 2
 
 
 # A main title ending in one of these words continues inside its bracket ("Birdman: Or (The
 # Unexpected Virtue of Ignorance)"): the bracket is part of the title, not an alternate name.
-_CONTINUES = frozenset({"or", "and", "of", "the", "a", "an", "to", "in", "for", ":", "-", "–"})
+_CONTINUES = frozenset({"or", "and", "of", "the", "a", "an", ":", "-", "–"})
 
 
 def display_title(movielens_title: str) -> str:
@@ -183,8 +191,19 @@ class RecommenderService:
                 f"{len(self.model.item_ids):,} MovieLens films); rate a few better-known "
                 "films on Letterboxd, export again and retry."
             )
+        if not np.any(user.values > 0):
+            raise BoxdrecError(
+                "Nothing in your export says what you like yet: none of the films the model "
+                f"knows is one you rated above {LOW_STARS:g} stars and above your average. Rate "
+                "a few films you enjoyed on Letterboxd, export again and retry."
+            )
         exclude = self._exclusions(report, exclude_watchlist)
-        ranked = rank(self.foldin, user, exclude, n)
+        # The model ranks a pool by relevance; the user sees it ordered by predicted stars.
+        pool = rank(self.foldin, user, exclude, max(POOL_FACTOR * n, n + POOL_MIN_EXTRA))
+        unmatched = _unmatched_keys(report)
+        pool = [r for r in pool if not self._probably_seen(r.position, unmatched)]
+        # Sorted on the stars as shown (one decimal), so equal-looking stars keep model order.
+        ranked = sorted(pool, key=lambda r: (-round(r.stars or 0.0, 1), -r.score))[:n]
         watchlist = {f.movie_id for f in report.films if f.film.in_watchlist and f.movie_id}
         items = tuple(
             self._dress(i + 1, r, user, used_films, watchlist) for i, r in enumerate(ranked)
@@ -201,6 +220,22 @@ class RecommenderService:
         )
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _probably_seen(self, position: int, unmatched: dict[int, list[frozenset[str]]]) -> bool:
+        """True when an export film that matched nothing looks like this film.
+
+        A miss in matching ("Life of Brian" vs MovieLens "Monty Python's Life of Brian") must
+        not come back as a recommendation: same year and one title contained in the other.
+        """
+        movie_id = int(self.model.item_ids[position])
+        year = self._year(movie_id)
+        names = unmatched.get(year) if year is not None else None
+        if not names:
+            return False
+        words = set(title_key(self.title(movie_id)).split())
+        return any(
+            len(words & n) >= GUARD_OVERLAP * min(len(words), len(n)) for n in names if words
+        )
 
     def _user_vector(
         self, export: LetterboxdExport, report: MatchReport
@@ -221,7 +256,13 @@ class RecommenderService:
         keep = positions >= 0
         positions, stars = positions[keep], stars[keep]
         films = [f for f, k in zip(chosen, keep, strict=True) if k]
-        values = np.where(np.isfinite(stars), scale.to_unit(np.nan_to_num(stars)), NEUTRAL)
+        # A film rated below the user's average is not evidence *for* anything: scaled, it would
+        # still be a positive value that pulls its neighbours up (the model learned that a film
+        # was rated more than how). It enters as unrated, so it can neither drive a pick nor be
+        # cited as a reason, while still lowering the predicted stars of films like it.
+        unit = scale.to_unit(np.nan_to_num(stars))
+        liked = (stars >= scale.mean) & (stars > LOW_STARS)
+        values = np.where(np.isfinite(stars), np.where(liked, unit, 0.0), NEUTRAL)
         return UserVector(positions=positions, stars=stars, values=values, scale=scale), films
 
     def _exclusions(self, report: MatchReport, exclude_watchlist: bool) -> np.ndarray:
@@ -283,6 +324,16 @@ class RecommenderService:
         return _int_or_none(movies.at[movie_id, "year"]) if movie_id in movies.index else None
 
 
+def _unmatched_keys(report: MatchReport) -> dict[int, list[frozenset[str]]]:
+    """The title words of the export's unmatched films that have a year, by year."""
+    out: dict[int, list[frozenset[str]]] = {}
+    for f in report.not_in_movielens:
+        words = frozenset(title_key(f.film.name).split())
+        if f.film.year is not None and len(words) >= MIN_GUARD_WORDS:
+            out.setdefault(f.film.year, []).append(words)
+    return out
+
+
 def _int_or_none(value: object) -> int | None:
     try:
         return None if value is None or value is np.nan or value != value else int(value)  # type: ignore[arg-type]
@@ -291,15 +342,16 @@ def _int_or_none(value: object) -> int | None:
 
 
 def _reason(drivers: tuple[Driver, ...], on_watchlist: bool) -> str:
-    if not drivers:
-        text = "Popular with people whose taste overlaps yours"
+    rated = [f"{d.title} {stars_text(d.stars)}" for d in drivers if d.stars is not None]
+    watched = [d.title for d in drivers if d.stars is None]
+    if rated and watched:
+        text = f"Because you rated {_join(rated)}, and watched {_join(watched)}"
+    elif rated:
+        text = f"Because you rated {_join(rated)}"
+    elif watched:
+        text = f"Because you watched {_join(watched)}"
     else:
-        parts = [
-            f"{d.title} {stars_text(d.stars)}" if d.stars is not None else f"{d.title} (watched)"
-            for d in drivers
-        ]
-        verb = "rated" if drivers[0].stars is not None else "watched"
-        text = f"Because you {verb} " + _join(parts)
+        text = "Popular with people whose taste overlaps yours"
     return ("On your watchlist. " + text) if on_watchlist else text
 
 

@@ -7,11 +7,11 @@ sparse CSR matrix, and every step is vectorised (one Python loop over *users*, n
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,8 +56,8 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.tol < 0:
-            raise ValueError("tol must be >= 0")
+        if not math.isfinite(self.tol) or self.tol < 0:
+            raise ValueError("tol must be a number >= 0")
 
 
 @dataclass
@@ -185,9 +185,13 @@ def fit_nmf(x: sp.csr_matrix, cfg: TrainConfig, progress: ProgressFn | None = No
     switched off; we stop when a chunk improves ``||X - WH||_F`` by less than ``tol`` (relative)
     or at ``max_iter`` iterations.
     """
-    k = min(cfg.n_components, *x.shape)
-    if k < cfg.n_components:
-        log.warning("n_components %d > matrix size %s: using %d", cfg.n_components, x.shape, k)
+    k = cfg.n_components
+    if k > min(x.shape):
+        # nndsvd needs k <= min(users, films); a silent cap would record a setting never used.
+        raise ValueError(
+            f"n_components {k} is more than the filtered matrix allows ({x.shape[0]} users x "
+            f"{x.shape[1]} films): use at most {min(x.shape)}"
+        )
     start = time.perf_counter()
     w = h = None
     done, history = 0, []
@@ -240,13 +244,3 @@ def config_dict(cfg: TrainConfig) -> dict[str, object]:
 
 def default_model_name(cfg: TrainConfig) -> str:
     return f"{cfg.dataset}-k{cfg.n_components}"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

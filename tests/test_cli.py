@@ -247,9 +247,10 @@ def test_bad_input_is_one_line_error(
     assert fragment in lines[0]
 
 
-def test_n_zero_is_refused(fast_cli, capsys, real: Path):
-    code, out, err = run(capsys, "recommend", real / "ratings_small_crlf.csv", "-n", "0")
-    assert (code, out, err) == (1, "", "boxdrec: error: -n must be at least 1.\n")
+@pytest.mark.parametrize("n", ["0", "-5", "501"])
+def test_n_out_of_range_is_refused(fast_cli, capsys, real: Path, n: str):
+    code, out, err = run(capsys, "recommend", real / "ratings_small_crlf.csv", "-n", n)
+    assert (code, out, err) == (1, "", "boxdrec: error: -n must be between 1 and 500.\n")
 
 
 @pytest.mark.parametrize(
@@ -350,3 +351,23 @@ def test_first_run_trains_and_caches_the_default_model(
     assert TRAINING not in err2
     assert err2 == ""
     assert out2 == out  # the cached model gives the same picks
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", ""])
+def test_train_refuses_a_model_name_that_is_a_path(
+    cli_env, capsys, tmp_path: Path, name: str
+) -> None:
+    code, out, err = run(capsys, "--model-dir", tmp_path / "models", "train", "--name", name)
+    assert code == 1 and out == ""
+    assert err.startswith("boxdrec: error: ") and "is not a valid model name" in err
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_is_refused_without_reading_it(fast_cli, capsys, device: str) -> None:
+    code, out, err = run(capsys, "recommend", device)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"boxdrec: error: {device} is not a regular file. "
+        "Give the export zip or its ratings.csv instead.\n"
+    )

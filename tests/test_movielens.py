@@ -54,6 +54,10 @@ def test_read_movies_handles_line_endings_and_quoted_titles(tmp_path: Path, newl
     assert movies.loc[1, "genres"] == "Animation|Comedy"
 
 
+def movies_in(catalogue, ids: list[int]) -> list[str]:
+    return catalogue.movies.loc[ids, "title"].tolist()
+
+
 def pd_na():
     import pandas as pd
 
@@ -64,7 +68,10 @@ def test_catalogue_is_the_largest_with_links_and_rating_counts(catalogue) -> Non
     # ml-32m (87,585 films, movies.csv only) is larger than ml-latest (86,537) and
     # ml-latest-small (9,742); its links come from ml-latest/links.csv.
     assert catalogue.source == "ml-32m"
-    assert len(catalogue) == 87_585
+    # ml-32m's 87,585 films, plus 858 that only ml-latest or ml-latest-small still hold
+    # (Mary and Max, 71899, is one the model knows).
+    assert len(catalogue) == 88_443
+    assert movies_in(catalogue, [71899]) == ["Mary and Max"]
     movies = catalogue.movies
     assert movies.loc[6, "title"] == "Heat" and movies.loc[6, "year"] == 1995
     assert movies.loc[6, "tmdbId"] == 949

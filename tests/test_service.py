@@ -17,6 +17,7 @@ from recommender.matching import MatchReport, MatchStatus
 from recommender.scaling import fit_user_scale
 from recommender.service import (
     COLD_START_RATED,
+    LOW_STARS,
     NEUTRAL,
     RecommendationResult,
     RecommenderService,
@@ -84,9 +85,14 @@ def user_vector(service: RecommenderService, export: LetterboxdExport, report: M
     ids = np.array([f.movie_id for f in chosen], dtype=np.int64)
     positions = service.model.positions(ids)
     assert (positions >= 0).all()
+    # A rating below the user's average, or at most LOW_STARS, is not evidence for anything.
     values = np.array(
         [
-            NEUTRAL if f.film.rating is None else float(scale.to_unit(np.array(f.film.rating)))
+            NEUTRAL
+            if f.film.rating is None
+            else float(scale.to_unit(np.array(f.film.rating)))
+            if f.film.rating >= scale.mean and f.film.rating > LOW_STARS
+            else 0.0
             for f in chosen
         ]
     )
@@ -98,8 +104,9 @@ def check_result(service: RecommenderService, result: RecommendationResult, n: i
     items = result.items
     assert len(items) == n
     assert [r.rank for r in items] == list(range(1, n + 1))
-    scores = [r.score for r in items]
-    assert scores == sorted(scores, reverse=True)
+    # Shown by predicted stars, ties by the model's score.
+    keys = [(-(r.predicted_stars or 0.0), -r.score) for r in items]
+    assert keys == sorted(keys)
     assert len({r.movie_id for r in items}) == n
     assert not {r.movie_id for r in items} & seen_ids(result.report)
     model_ids = set(service.model.item_ids.tolist())
@@ -329,7 +336,7 @@ def test_cold_start_from_watched_only(service: RecommenderService, real: Path):
         for d in r.drivers:
             assert d.stars is None
             assert (d.title, d.year) == watched[d.movie_id]
-            assert f"{d.title} (watched)" in r.reason
+            assert d.title in r.reason
 
 
 def test_to_dict_is_json_ready(service: RecommenderService, crime_fan):
@@ -370,3 +377,42 @@ def test_display_title_keeps_a_bracket_that_is_part_of_the_title():
 )
 def test_stars_text(stars: float, text: str):
     assert stars_text(stars) == text
+
+
+# --- what a film fan would notice ---------------------------------------------------------
+
+
+def test_a_film_rated_low_is_never_a_reason(service: RecommenderService, crime_all):
+    low = {"Toy Story", "Titanic", "The Notebook", "Mamma Mia!"}
+    for r in crime_all.items[:50]:
+        assert not low & {d.title for d in r.drivers}, r.reason
+
+
+def test_only_low_ratings_is_told_what_to_do(service: RecommenderService):
+    export = service.read_export(
+        csv_text(RATINGS_HEADER, "2024-01-01,Toy Story,1995,,0.5").encode(), "ratings.csv"
+    )
+    with pytest.raises(BoxdrecError, match="Nothing in your export says what you like yet"):
+        service.recommend(export, n=5)
+
+
+def test_an_unmatched_film_does_not_come_back_under_another_title(
+    service: RecommenderService, crime_all
+):
+    # "Life of Brian" (1979) matches nothing (MovieLens: "Monty Python's Life of Brian",
+    # 1080), but the person has seen it: it must not be recommended to them.
+    assert 1080 in {r.movie_id for r in crime_all.items}
+    rows = [*rating_rows(CRIME_FAN), "2024-01-02,Life of Brian,1979,https://boxd.it/brian,4"]
+    export = service.read_export(csv_text(RATINGS_HEADER, *rows).encode(), "ratings.csv")
+    result = service.recommend(export, n=len(service.model.item_ids))
+    brian = next(f for f in result.report.films if f.film.name == "Life of Brian")
+    if brian.status is MatchStatus.NOT_FOUND:
+        assert 1080 not in {r.movie_id for r in result.items}
+    else:  # matching learned the title: then it is excluded as watched
+        assert brian.movie_id == 1080 and 1080 not in {r.movie_id for r in result.items}
+
+
+def test_films_only_older_catalogues_hold_are_shown_by_name(service: RecommenderService):
+    # Mary and Max (71899) is in ml-latest-small and the model, but not in ml-32m.
+    assert service.title(71899) == "Mary and Max"
+    assert service.catalogue.movies.loc[71899, "year"] == 2009

@@ -280,11 +280,12 @@ def test_fit_nmf_stops_early_when_tol_is_large():
     assert full.loss <= fit.loss
 
 
-def test_fit_nmf_caps_components_at_matrix_size():
+def test_fit_nmf_refuses_more_components_than_the_matrix_allows():
+    # A silent cap would record a setting the model never used.
     x = low_rank(shape=(3, 8), k=2)
-    fit = fit_nmf(x, TrainConfig(n_components=10, max_iter=20))
-    assert fit.components.shape == (3, 8)
-    assert fit.user_factors.shape == (3, 3)
+    with pytest.raises(ValueError, match=r"n_components 10 is more than .*3 users x 8 films.*3"):
+        fit_nmf(x, TrainConfig(n_components=10, max_iter=20))
+    assert fit_nmf(x, TrainConfig(n_components=3, max_iter=20)).components.shape == (3, 8)
 
 
 @pytest.mark.parametrize(
@@ -298,7 +299,8 @@ def test_fit_nmf_caps_components_at_matrix_size():
         ({"max_users_per_film": 0}, "max_users_per_film must be at least 1"),
         ({"min_ratings_per_film": 0}, "min_ratings_per_film must be at least 1"),
         ({"progress_every": -3}, "progress_every must be at least 1"),
-        ({"tol": -1e-6}, "tol must be >= 0"),
+        ({"tol": -1e-6}, "tol must be a number >= 0"),
+        ({"tol": float("nan")}, "tol must be a number >= 0"),
     ],
 )
 def test_train_config_validate_rejects_bad_values(changes: dict[str, float], message: str):

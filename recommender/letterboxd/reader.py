@@ -86,9 +86,16 @@ def read_export_file(
             raise ExportError(
                 f"{_clip(str(p), 200)} is a folder. Give the export zip or its ratings.csv instead."
             )
-        size = p.stat().st_size
-        _check_upload_size(label, size, limits)
-        data = p.read_bytes()
+        if p.exists() and not p.is_file():  # a device or a pipe: it could never end
+            raise ExportError(
+                f"{_clip(str(p), 200)} is not a regular file. Give the export zip or its "
+                "ratings.csv instead."
+            )
+        _check_upload_size(label, p.stat().st_size, limits)
+        with p.open("rb") as fh:
+            # st_size can lie (a file still growing); read at most one byte past the limit.
+            data = fh.read(limits.max_upload_bytes + 1)
+        _check_upload_size(label, len(data), limits)
     except FileNotFoundError:
         raise ExportError(f"There is no file at {_clip(str(p), 200)}. Check the path.") from None
     except OSError as exc:
