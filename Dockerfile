@@ -1,10 +1,16 @@
-# A slim image with boxdrec installed, running as a non-root user.
-# Models and MovieLens data are mounted, not built in:
-#   docker run -v boxdrec-data:/data boxdrec recommend /data/ratings.csv
+# boxdrec: the Discord bot in a slim image, running as a non-root user.
+#
+# The model and MovieLens data are mounted, not built in, so one image serves any model:
+#   docker run --env-file .env -v boxdrec-data:/data boxdrec
+# On first start with an empty /data the bot downloads ml-latest-small and trains the default
+# model into /data/models (under a minute). To use a model trained elsewhere, copy its folder
+# into the volume under /data/models/<name> and set BOXDREC_MODEL=<name>.
+# The same image runs the command line:  docker run -v boxdrec-data:/data --entrypoint boxdrec boxdrec --help
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BOXDREC_DATA_DIR=/data/movielens \
     BOXDREC_MODEL_DIR=/data/models
 
@@ -17,7 +23,6 @@ RUN pip install --no-cache-dir . \
     && mkdir -p /data \
     && chown boxdrec /data
 
-USER boxdrec
+USER 10001
 VOLUME ["/data"]
-ENTRYPOINT ["boxdrec"]
-CMD ["--help"]
+ENTRYPOINT ["python", "-m", "bot"]

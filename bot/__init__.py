@@ -1,5 +1,5 @@
-"""boxdrec's Discord layer: cogs that wire slash commands to ``recommender.service``.
+"""boxdrec's Discord layer: slash commands wired to ``recommender.service``.
 
-The bot itself is tracked in issue 3; the recommender it calls is complete and usable from the
-``boxdrec`` command line today.
+``python -m bot`` runs it (see ``bot/__main__.py``); ``bot.client`` holds the Bot, ``bot.cogs``
+the commands, ``bot.embeds``/``bot.views``/``bot.letterboxd_csv`` what users see.
 """

@@ -193,8 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_dotenv_settings(path: Path = Path(".env")) -> None:
+    """Settings from ``.env`` (as the bot reads them); the environment wins."""
+    if not path.is_file():
+        return
+    from dotenv import dotenv_values
+
+    for key, value in dotenv_values(path).items():
+        if key.startswith("BOXDREC_") and value and not os.environ.get(key):
+            os.environ[key] = value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    load_dotenv_settings()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recommender import config
+from recommender.config import ImportLimits
 from recommender.download import ensure_dataset
 from recommender.errors import ModelError
 from recommender.hashing import sha256_file
@@ -114,10 +115,11 @@ def load_service(
     model_root: Path | None = None,
     name: str | None = None,
     say: Say | None = None,
+    limits: ImportLimits | None = None,
 ):  # -> RecommenderService (imported lazily: the service pulls in the matcher)
-    """Catalogue + model + service, ready for requests."""
+    """Catalogue + model + service, ready for requests (limits default to the environment's)."""
     from recommender.service import RecommenderService
 
     data_root = data_root or config.data_dir()
     model = ensure_model(data_root, model_root, name, say)
-    return RecommenderService(load_catalogue(data_root), model)
+    return RecommenderService(load_catalogue(data_root), model, limits)

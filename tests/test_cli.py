@@ -371,3 +371,18 @@ def test_a_device_is_refused_without_reading_it(fast_cli, capsys, device: str) -
         f"boxdrec: error: {device} is not a regular file. "
         "Give the export zip or its ratings.csv instead.\n"
     )
+
+
+def test_dotenv_settings_are_read_and_the_environment_wins(tmp_path: Path, monkeypatch) -> None:
+    from recommender.cli import load_dotenv_settings
+
+    env = tmp_path / ".env"
+    env.write_text("BOXDREC_MAX_ROWS=123\nBOXDREC_MODEL=from-dotenv\nDISCORD_TOKEN=secret\n")
+    # Empty counts as unset; monkeypatch restores the real environment afterwards.
+    monkeypatch.setenv("BOXDREC_MAX_ROWS", "")
+    monkeypatch.setenv("BOXDREC_MODEL", "from-env")
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    load_dotenv_settings(env)
+    assert os.environ["BOXDREC_MAX_ROWS"] == "123"
+    assert os.environ["BOXDREC_MODEL"] == "from-env"
+    assert "DISCORD_TOKEN" not in os.environ  # the CLI takes only its own settings

@@ -1,0 +1,134 @@
+"""The Bot: settings in, recommender loaded once, a bounded pool for the heavy work.
+
+``setup_hook`` runs once after login and before the gateway connects: it loads the
+recommender off the event loop, loads the extensions and, only when asked, syncs the command
+tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import report_error
+from bot.settings import Settings
+from bot.views import EXPIRED_MESSAGE, stale_origin
+from recommender.pipeline import load_service
+from recommender.service import RecommenderService
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS: tuple[str, ...] = ("bot.cogs.recommend", "bot.cogs.help")
+
+
+class BoxdTree(app_commands.CommandTree):
+    """The command tree with the one error handler every command shares."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await report_error(interaction, error)
+
+
+def apply_endpoints(settings: Settings) -> None:
+    """Point discord.py at a REST proxy and gateway (or a local fake) when they are set."""
+    if settings.discord_api_base:
+        discord.http.Route.BASE = settings.discord_api_base
+        log.info("REST API base: %s", settings.discord_api_base)
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+        log.info("gateway: %s", settings.discord_gateway_url)
+
+
+def load_recommender(settings: Settings) -> RecommenderService:
+    """Blocking: find or train the model and build the service (run it in a thread)."""
+    return load_service(
+        settings.data_dir, settings.model_dir, settings.model, limits=settings.import_limits
+    )
+
+
+class BoxdBot(commands.Bot):
+    """commands.Bot with the recommender, the job pool and the settings attached."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sync_commands: bool = False,
+        service: RecommenderService | None = None,
+    ) -> None:
+        # No voice here: spare the log discord.py's "PyNaCl/davey is not installed" warnings.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=discord.Intents.default(),
+            tree_cls=BoxdTree,
+            guild_ready_timeout=settings.guild_ready_timeout,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.sync_commands = sync_commands
+        self._service = service
+        self.executor = ThreadPoolExecutor(
+            max_workers=settings.max_concurrent_jobs, thread_name_prefix="boxdrec-job"
+        )
+
+    @property
+    def service(self) -> RecommenderService:
+        if self._service is None:
+            raise RuntimeError("the recommender is loaded in setup_hook; it is not ready yet")
+        return self._service
+
+    async def setup_hook(self) -> None:
+        if self._service is None:
+            log.info("loading model %s from %s", self.settings.model, self.settings.model_dir)
+            self._service = await asyncio.to_thread(load_recommender, self.settings)
+        # The catalogue and title index are hundreds of thousands of long-lived objects: move
+        # them out of the garbage collector's sight so full collections stop pausing the loop.
+        gc.collect()
+        gc.freeze()
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.sync_commands:
+            synced = await self.tree.sync()
+            log.info(
+                "synced %d global commands: %s", len(synced), ", ".join(c.name for c in synced)
+            )
+        log.info(
+            "recommender ready: model %s, %d jobs at a time",
+            self.service.model.name,
+            self.settings.max_concurrent_jobs,
+        )
+
+    async def on_ready(self) -> None:
+        user = self.user
+        log.info(
+            "bot ready: logged in as %s (id %s), model %s",
+            user,
+            user.id if user else "?",
+            self.service.model.name,
+        )
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # A press on buttons whose view is gone (timed out, or from before a restart) would
+        # otherwise get no answer at all and Discord would show "This interaction failed".
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data = interaction.data or {}
+        if stale_origin(str(data.get("custom_id", ""))) is None:
+            return
+        if not interaction.response.is_done():
+            await interaction.response.send_message(EXPIRED_MESSAGE, ephemeral=True)
+
+    async def close(self) -> None:
+        await super().close()
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,1 @@
+"""One module per feature; each has ``async def setup(bot)``. The list is bot.client.EXTENSIONS."""

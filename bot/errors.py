@@ -1,0 +1,133 @@
+"""What a user sees when something fails, and the one function that tells them.
+
+Every failure a user can cause is a :class:`UserFacingError` whose text is the whole reply.
+Anything else is our fault: the user gets an apology with a short error id, and the log gets
+the traceback under the same id.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+
+import discord
+from discord import app_commands
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+
+
+class UserFacingError(app_commands.AppCommandError):
+    """A problem the user can fix; ``str(error)`` is shown to them as it is."""
+
+
+class WrongFileType(UserFacingError):
+    def __init__(self, filename: str) -> None:
+        super().__init__(
+            f"Attach a .csv or .zip file: {_quote(filename)} is neither. On letterboxd.com, "
+            "Settings → Data → Export your data gives you a zip; attach it, or the "
+            "ratings.csv inside it."
+        )
+
+
+class FileTooBig(UserFacingError):
+    def __init__(self, filename: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{_quote(filename)} is {megabytes(size)}; the limit is {megabytes(limit)}. "
+            "Attach ratings.csv on its own (a 10,000-film export is about 1 MB)."
+        )
+
+
+class BadCount(UserFacingError):
+    def __init__(self, count: int, low: int, high: int) -> None:
+        super().__init__(f"count must be between {low} and {high}; you asked for {count}.")
+
+
+class DownloadFailed(UserFacingError):
+    def __init__(self) -> None:
+        super().__init__("Could not download your file from Discord; upload it again.")
+
+
+class OnCooldown(UserFacingError):
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        seconds = max(1, math.ceil(retry_after))
+        unit = "second" if seconds == 1 else "seconds"
+        super().__init__(f"You asked a moment ago: try again in {seconds} {unit}.")
+
+
+class Busy(UserFacingError):
+    def __init__(self) -> None:
+        super().__init__(
+            "The bot is busy with other people's exports right now: try again in a minute."
+        )
+
+
+class JobTimeout(UserFacingError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"Reading your export took longer than {seconds:g} seconds, so I stopped. Try "
+            "again in a few minutes, or attach ratings.csv on its own."
+        )
+
+
+class ExportRejected(UserFacingError):
+    """The recommender's own message (a ``BoxdrecError``): not an export, nothing matched…"""
+
+
+def megabytes(size: int) -> str:
+    """10485760 -> "10 MB", 12897485 -> "12.3 MB", 5000 -> "4.9 KB" (binary units, as Discord)."""
+    if size < 1024:
+        return f"{size} bytes"
+    value, unit = (size / MIB, "MB") if size >= MIB else (size / 1024, "KB")
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def _quote(filename: str) -> str:
+    name = filename if len(filename) <= 80 else filename[:79] + "…"
+    return f"“{discord.utils.escape_markdown(name)}”"
+
+
+def new_error_id() -> str:
+    return secrets.token_hex(4)
+
+
+def user_message(error: BaseException, error_id: str) -> str:
+    if isinstance(error, UserFacingError):
+        return str(error)
+    return f"Sorry, something went wrong on our side (error id {error_id})."
+
+
+async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Answer the interaction with one ephemeral line; log what the user must not see.
+
+    Never raises: an error handler that fails leaves the user with "The application did not
+    respond".
+    """
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    error_id = new_error_id()
+    command = interaction.command.qualified_name if interaction.command else None
+    if isinstance(error, UserFacingError):
+        log.info(
+            "user error in %s for user %s: %s", command, interaction.user.id, type(error).__name__
+        )
+    else:
+        log.exception(
+            "unexpected error %s in %s (user %s, guild %s)",
+            error_id,
+            command,
+            interaction.user.id,
+            interaction.guild_id,
+            exc_info=error,
+        )
+    message = user_message(error, error_id)
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell user %s about error %s", interaction.user.id, error_id)
