@@ -177,7 +177,8 @@ class MatchReport:
             head += f" ({c['ambiguous']} ambiguous, check them)"
         parts = [head]
         if c["duplicate"]:
-            parts.append(f"{c['duplicate']} duplicates not used")
+            noun = "duplicate" if c["duplicate"] == 1 else "duplicates"
+            parts.append(f"{c['duplicate']} {noun} not used")
         parts.append(f"{c['not_in_movielens']} not in MovieLens")
         parts.append(f"{c['not_in_model']} not in the model")
         return "; ".join(parts)

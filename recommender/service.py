@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 COLD_START_RATED = 10
 NEUTRAL = 0.5
 # Films ranked by the model before ordering by predicted stars and dropping probable misses.
-POOL_FACTOR = 3
-POOL_MIN_EXTRA = 30
+# A fixed pool keeps the top of the list the same whatever n is asked for (up to POOL_SIZE / 2).
+POOL_SIZE = 300
+POOL_FACTOR = 2
 LOW_STARS = 2.0  # at or below this a rating is never evidence for a film, whatever the average
 # An unmatched export film hides a same-year candidate when most of the shorter title's words
 # are in the other ("Life of Brian" / "Monty Python's Life of Brian"); one-word titles never do.
@@ -199,7 +200,7 @@ class RecommenderService:
             )
         exclude = self._exclusions(report, exclude_watchlist)
         # The model ranks a pool by relevance; the user sees it ordered by predicted stars.
-        pool = rank(self.foldin, user, exclude, max(POOL_FACTOR * n, n + POOL_MIN_EXTRA))
+        pool = rank(self.foldin, user, exclude, max(POOL_SIZE, POOL_FACTOR * n))
         unmatched = _unmatched_keys(report)
         pool = [r for r in pool if not self._probably_seen(r.position, unmatched)]
         # Sorted on the stars as shown (one decimal), so equal-looking stars keep model order.

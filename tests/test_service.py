@@ -416,3 +416,12 @@ def test_films_only_older_catalogues_hold_are_shown_by_name(service: Recommender
     # Mary and Max (71899) is in ml-latest-small and the model, but not in ml-32m.
     assert service.title(71899) == "Mary and Max"
     assert service.catalogue.movies.loc[71899, "year"] == 2009
+
+
+def test_the_top_of_the_list_does_not_depend_on_how_many_are_asked(
+    service: RecommenderService, real: Path
+):
+    export = service.read_export_file(real / "ratings_2026_spanish.csv")
+    top5 = [r.movie_id for r in service.recommend(export, n=5).items]
+    top50 = [r.movie_id for r in service.recommend(export, n=50).items]
+    assert top50[:5] == top5
