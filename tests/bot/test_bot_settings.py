@@ -34,16 +34,21 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_missing_token_is_one_line_and_exit_code_1(tmp_path: Path):
-    done = subprocess.run(
+def run_bot_without_env(cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m bot`` with an empty environment, from ``cwd`` (where a .env may lie)."""
+    return subprocess.run(
         [sys.executable, "-m", "bot"],
         env={},
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_missing_token_is_one_line_and_exit_code_1(tmp_path: Path):
+    done = run_bot_without_env(tmp_path)
     assert done.returncode == 1
     assert done.stderr == MISSING_TOKEN
     assert done.stdout == ""
@@ -51,15 +56,7 @@ def test_missing_token_is_one_line_and_exit_code_1(tmp_path: Path):
 
 def test_an_empty_token_in_dot_env_counts_as_missing(tmp_path: Path):
     (tmp_path / ".env").write_text((REPO / ".env.example").read_text())  # DISCORD_TOKEN=
-    done = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        env={},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bot_without_env(tmp_path)
     assert (done.returncode, done.stderr) == (1, MISSING_TOKEN)
 
 

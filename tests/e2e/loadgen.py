@@ -196,14 +196,18 @@ class Outcome:
     def answer_s(self) -> float | None:
         return None if self.answer is None else self.answer.at - self.sent
 
+    def _message(self) -> dict:
+        """The message the answer carries: a followup's body, or a callback's ``data``."""
+        assert self.answer is not None
+        body = self.answer.json or {}
+        return (body.get("data") or {}) if self.answer.path.endswith("/callback") else body
+
     @property
     def kind(self) -> str:
         """One of: recommendations, message (a refusal or an error), lost (no answer yet)."""
         if self.answer is None:
             return "lost"
-        body = self.answer.json or {}
-        if self.answer.path.endswith("/callback"):
-            body = body.get("data") or {}
+        body = self._message()
         footers = [(e.get("footer") or {}).get("text", "") for e in body.get("embeds") or []]
         return "recommendations" if any(MATCHED.search(f) for f in footers) else "message"
 
@@ -212,9 +216,7 @@ class Outcome:
         """The answer's text (content and embed descriptions), for reports."""
         if self.answer is None:
             return ""
-        body = self.answer.json or {}
-        if self.answer.path.endswith("/callback"):
-            body = body.get("data") or {}
+        body = self._message()
         parts = [body.get("content") or ""]
         parts += [e.get("description") or "" for e in body.get("embeds") or []]
         return " ".join(p for p in parts if p)
