@@ -121,10 +121,10 @@ def compute_floor(args: argparse.Namespace, models: Path, export: BigExport) -> 
         t1 = time.perf_counter()
         result = service.recommend(parsed, n=args.count)
         t2 = time.perf_counter()
-        assert len(result.items) == args.count, result.report.summary_line()
+        assert len(result.items) == args.count, result.summary
         total.append(t2 - t0)
         ranking.append(t2 - t1)
-    print(f"               {result.report.summary_line()}")
+    print(f"               {result.summary}")
     del service, parsed, result
     gc.collect()
     return {

@@ -86,7 +86,7 @@ def build_pages(
             first, last = page * PER_PAGE + 1, page * PER_PAGE + len(chunk)
             footer = f"Films {first}–{last} of {len(items)} · boxdrec /recommend"
         else:
-            footer = f"{result.report.summary_line()} · Page {page + 1}/{n_pages}"
+            footer = f"{result.summary} · Page {page + 1}/{n_pages}"
         footer = _cut(footer, FOOTER_LIMIT)
         room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(title) - len(footer))
         embed = discord.Embed(title=title, description=describe(chunk, room), colour=COLOUR)

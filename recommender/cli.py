@@ -45,7 +45,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(f"Your top {len(result.items)} from {Path(args.export).name} (model {result.model_name})")
-    print(result.report.summary_line())
+    print(result.summary)
     print()
     for item in result.items:
         year = f" ({item.year})" if item.year else ""

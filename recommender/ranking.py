@@ -8,6 +8,7 @@ reason shown; ``K`` also weighs the user's own stars into the predicted stars.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,13 +41,23 @@ class Ranked:
 
 
 def rank(
-    foldin: FoldIn, user: UserVector, exclude: np.ndarray, n: int, n_drivers: int = 3
+    foldin: FoldIn,
+    user: UserVector,
+    exclude: np.ndarray,
+    n: int,
+    n_drivers: int = 3,
+    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[Ranked]:
-    """Top ``n`` films by score, skipping model columns flagged in the boolean ``exclude``."""
+    """Top ``n`` films by score, skipping model columns flagged in the boolean ``exclude``.
+
+    ``adjust`` maps the scores of every film to the ones ranked on (a popularity tilt); the
+    ``score`` reported stays the model's own.
+    """
     if user.positions.size == 0 or n <= 0:
         return []
     w = foldin.transform(user.positions, user.values)
-    scores = foldin.scores(w).astype(np.float64)
+    raw = foldin.scores(w).astype(np.float64)
+    scores = adjust(raw) if adjust is not None else raw.copy()
     scores[exclude] = -np.inf
     n = min(n, int(np.isfinite(scores).sum()))
     if n == 0:
@@ -58,7 +69,7 @@ def rank(
     return [
         Ranked(
             position=int(col),
-            score=float(scores[col]),
+            score=float(raw[col]),
             stars=_predict_stars(kernel[row], user),
             drivers=_drivers(contributions[row], n_drivers),
         )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +18,28 @@ import numpy as np
 
 from recommender.config import ImportLimits
 from recommender.errors import BoxdrecError
+from recommender.evidence import LOW_STARS, user_values
 from recommender.export import LetterboxdExport
+from recommender.filters import FilmFacts, ListFilters
 from recommender.foldin import FoldIn
 from recommender.letterboxd import read_export, read_export_file
-from recommender.matching import MatchedFilm, MatchReport, TitleMatcher
+from recommender.matching import MatchReport, TitleMatcher
 from recommender.model_store import NMFModel
 from recommender.movielens import Catalogue
 from recommender.ranking import Ranked, UserVector, rank
 from recommender.scaling import fit_user_scale
 from recommender.titles import article_to_front, split_brackets, title_key
+from recommender.user_films import UserFilm, UserFilms, user_films_from_match
 
 log = logging.getLogger(__name__)
 
 # Below this many rated films the model knows, watched-but-unrated films are folded in too, at
 # the user's neutral value, so a person who mostly logs without rating still gets picks.
 COLD_START_RATED = 10
-NEUTRAL = 0.5
 # Films ranked by the model before ordering by predicted stars and dropping probable misses.
 # A fixed pool keeps the top of the list the same whatever n is asked for (up to POOL_SIZE / 2).
 POOL_SIZE = 300
 POOL_FACTOR = 2
-LOW_STARS = 2.0  # at or below this a rating is never evidence for a film, whatever the average
 # An unmatched export film hides a same-year candidate when most of the shorter title's words
 # are in the other ("Life of Brian" / "Monty Python's Life of Brian"); one-word titles never do.
 GUARD_OVERLAP = 0.8
@@ -109,18 +112,20 @@ class RecommendationResult:
     """What one request returns: the picks, the match report and how the user was read."""
 
     items: tuple[Recommendation, ...]
-    report: MatchReport
+    report: MatchReport | None  # None when the films came from storage, not an export
+    summary: str  # the match summary line of the export the films came from
     n_rated_used: int
     n_watched_used: int
     user_mean: float | None
     model_name: str
     seconds: float
+    filters: ListFilters = field(default_factory=ListFilters)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model_name,
-            "summary": self.report.summary_line(),
-            "counts": self.report.counts,
+            "summary": self.summary,
+            "counts": self.report.counts if self.report else None,
             "rated_films_used": self.n_rated_used,
             "unrated_films_used": self.n_watched_used,
             "user_mean_stars": self.user_mean,
@@ -140,6 +145,7 @@ class RecommenderService:
         self.limits = limits or ImportLimits.from_env()
         self.matcher = TitleMatcher(catalogue, model_ids=model.item_ids.tolist())
         self.foldin = FoldIn(model.components)
+        self.facts = FilmFacts(catalogue, model)
         movies = catalogue.movies
         self._titles = {
             int(i): display_title(t) for i, t in zip(movies.index, movies["title"], strict=True)
@@ -167,25 +173,89 @@ class RecommenderService:
     def title(self, movie_id: int) -> str:
         return self._titles.get(movie_id, str(movie_id))
 
+    def user_films(self, export: LetterboxdExport) -> tuple[UserFilms, MatchReport]:
+        """Match an export and keep what later requests need (what the bot stores)."""
+        report = self.match(export)
+        return user_films_from_match(export, report), report
+
     def recommend(
-        self, export: LetterboxdExport, n: int = 20, exclude_watchlist: bool = False
+        self,
+        export: LetterboxdExport,
+        n: int = 20,
+        exclude_watchlist: bool = False,
+        filters: ListFilters | None = None,
+        hidden: Collection[int] = (),
     ) -> RecommendationResult:
         """The top ``n`` films the user has not watched, with stars and reasons."""
         start = time.perf_counter()
-        report = self.match(export)
-        if not any(f.movie_id is not None for f in report.films):
+        films, report = self.user_films(export)
+        result = self.recommend_films(films, n, exclude_watchlist, filters, hidden)
+        return replace(result, report=report, seconds=time.perf_counter() - start)
+
+    def recommend_films(
+        self,
+        films: UserFilms,
+        n: int = 20,
+        exclude_watchlist: bool = False,
+        filters: ListFilters | None = None,
+        hidden: Collection[int] = (),
+    ) -> RecommendationResult:
+        """:meth:`recommend` for stored films; ``hidden`` films ("seen it", "not interested")
+        are left out as if watched."""
+        start = time.perf_counter()
+        filters = filters or ListFilters()
+        user, used_films = self.user_vector(films)
+        exclude = self._exclusions(films, exclude_watchlist, hidden)
+        allowed = self.facts.allowed(filters)
+        if not allowed.any():
             raise BoxdrecError(
-                f"None of the {len(report.films)} films in your export matched a MovieLens "
-                "film, so there is nothing to learn your taste from. Check that you uploaded "
-                "your own ratings.csv (or the whole export zip)."
+                f"No film in the catalogue fits those filters ({filters.describe()}): widen them."
             )
-        user, used_films = self._user_vector(export, report)
-        if not any(f.watched for f in export.films):
+        exclude |= ~allowed
+        # The model ranks a pool by relevance; the user sees it ordered by predicted stars.
+        adjust = partial(self.facts.adjust, obscurity=filters.obscurity)
+        pool = rank(self.foldin, user, exclude, max(POOL_SIZE, POOL_FACTOR * n), adjust=adjust)
+        unmatched = _unmatched_keys(films)
+        pool = [r for r in pool if not self._probably_seen(r.position, unmatched)]
+        # Sorted on the stars as shown (one decimal), so equal-looking stars keep model order.
+        # With an obscurity tilt the tilted order is the point, so stars only break ties.
+        if filters.obscurity > 0:
+            ranked = pool[:n]
+        else:
+            ranked = sorted(pool, key=lambda r: (-round(r.stars or 0.0, 1), -r.score))[:n]
+        watchlist = films.watchlist_ids
+        items = tuple(
+            self._dress(i + 1, r, user, used_films, watchlist) for i, r in enumerate(ranked)
+        )
+        rated = int(np.isfinite(user.stars).sum())
+        return RecommendationResult(
+            items=items,
+            report=None,
+            summary=films.summary,
+            n_rated_used=rated,
+            n_watched_used=int(user.positions.size - rated),
+            user_mean=user.scale.mean if films.ratings else None,
+            model_name=self.model.name,
+            seconds=time.perf_counter() - start,
+            filters=filters,
+        )
+
+    def user_vector(self, films: UserFilms) -> tuple[UserVector, list[UserFilm]]:
+        """The user's films in model columns and the fold-in values; raises when there is
+        nothing to learn from (with a message that says what to do)."""
+        if not films.films:
+            raise BoxdrecError(
+                f"None of the {films.counts.get('total', 0)} films in your export matched a "
+                "MovieLens film, so there is nothing to learn your taste from. Check that you "
+                "uploaded your own ratings.csv (or the whole export zip)."
+            )
+        if not films.seen_ids and not any(f.watched for f in films.films):
             raise BoxdrecError(
                 "Your export lists no film you have watched or rated (it looks like a "
                 "watchlist), so there is nothing to learn your taste from. Upload ratings.csv "
                 "or the whole export zip (Settings → Data → Export your data)."
             )
+        user, used = self._user_vector(films)
         if user.positions.size == 0:
             raise BoxdrecError(
                 "None of your films is one the model knows (it learned from "
@@ -198,27 +268,7 @@ class RecommenderService:
                 f"knows is one you rated above {LOW_STARS:g} stars and above your average. Rate "
                 "a few films you enjoyed on Letterboxd, export again and retry."
             )
-        exclude = self._exclusions(report, exclude_watchlist)
-        # The model ranks a pool by relevance; the user sees it ordered by predicted stars.
-        pool = rank(self.foldin, user, exclude, max(POOL_SIZE, POOL_FACTOR * n))
-        unmatched = _unmatched_keys(report)
-        pool = [r for r in pool if not self._probably_seen(r.position, unmatched)]
-        # Sorted on the stars as shown (one decimal), so equal-looking stars keep model order.
-        ranked = sorted(pool, key=lambda r: (-round(r.stars or 0.0, 1), -r.score))[:n]
-        watchlist = {f.movie_id for f in report.films if f.film.in_watchlist and f.movie_id}
-        items = tuple(
-            self._dress(i + 1, r, user, used_films, watchlist) for i, r in enumerate(ranked)
-        )
-        rated = int(np.isfinite(user.stars).sum())
-        return RecommendationResult(
-            items=items,
-            report=report,
-            n_rated_used=rated,
-            n_watched_used=int(user.positions.size - rated),
-            user_mean=user.scale.mean if export.rated else None,
-            model_name=self.model.name,
-            seconds=time.perf_counter() - start,
-        )
+        return user, used
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -238,46 +288,32 @@ class RecommenderService:
             len(words & n) >= GUARD_OVERLAP * min(len(words), len(n)) for n in names if words
         )
 
-    def _user_vector(
-        self, export: LetterboxdExport, report: MatchReport
-    ) -> tuple[UserVector, list[MatchedFilm]]:
+    def _user_vector(self, films: UserFilms) -> tuple[UserVector, list[UserFilm]]:
         # The user's scale comes from every rating in the export: it is how they rate, whether
         # or not MovieLens knows the film.
-        scale = fit_user_scale(np.array([f.rating for f in export.rated], dtype=np.float64))
-        used = [f for f in report.used if f.movie_id is not None]
-        rated = [f for f in used if f.film.rating is not None]
+        scale = fit_user_scale(np.array(films.ratings, dtype=np.float64))
+        known = self.model.positions(np.array([f.movie_id for f in films.films], dtype=np.int64))
+        in_model = [f for f, p in zip(films.films, known, strict=True) if p >= 0]
+        rated = [f for f in in_model if f.stars is not None]
         chosen = rated
         if len(rated) < COLD_START_RATED:
-            chosen = rated + [f for f in used if f.film.rating is None and f.film.watched]
-        ids = np.array([f.movie_id for f in chosen], dtype=np.int64)
-        stars = np.array(
-            [np.nan if f.film.rating is None else f.film.rating for f in chosen], dtype=np.float64
-        )
-        positions = self.model.positions(ids)
-        keep = positions >= 0
-        positions, stars = positions[keep], stars[keep]
-        films = [f for f, k in zip(chosen, keep, strict=True) if k]
-        # A film rated below the user's average is not evidence *for* anything: scaled, it would
-        # still be a positive value that pulls its neighbours up (the model learned that a film
-        # was rated more than how). It enters as unrated, so it can neither drive a pick nor be
-        # cited as a reason, while still lowering the predicted stars of films like it.
-        unit = scale.to_unit(np.nan_to_num(stars))
-        liked = (stars >= scale.mean) & (stars > LOW_STARS)
-        values = np.where(np.isfinite(stars), np.where(liked, unit, 0.0), NEUTRAL)
-        return UserVector(positions=positions, stars=stars, values=values, scale=scale), films
+            chosen = rated + [f for f in in_model if f.stars is None and f.watched]
+        positions = self.model.positions(np.array([f.movie_id for f in chosen], dtype=np.int64))
+        stars = np.array([np.nan if f.stars is None else f.stars for f in chosen], dtype=np.float64)
+        values = user_values(stars, scale)
+        return UserVector(positions=positions, stars=stars, values=values, scale=scale), chosen
 
-    def _exclusions(self, report: MatchReport, exclude_watchlist: bool) -> np.ndarray:
+    def _exclusions(
+        self, films: UserFilms, exclude_watchlist: bool, hidden: Collection[int]
+    ) -> np.ndarray:
         # Every film the export shows as seen is excluded, whatever its match status: a
         # duplicate or ambiguous row is still a film the user has watched.
-        seen = [
-            f.movie_id
-            for f in report.films
-            if f.movie_id is not None
-            and (f.film.watched or (exclude_watchlist and f.film.in_watchlist))
-        ]
+        seen = set(films.seen_ids) | set(hidden)
+        if exclude_watchlist:
+            seen |= films.watchlist_ids
         mask = np.zeros(len(self.model.item_ids), dtype=bool)
         if seen:
-            pos = self.model.positions(np.array(seen, dtype=np.int64))
+            pos = self.model.positions(np.array(sorted(seen), dtype=np.int64))
             mask[pos[pos >= 0]] = True
         return mask
 
@@ -286,8 +322,8 @@ class RecommenderService:
         rank_no: int,
         r: Ranked,
         user: UserVector,
-        used_films: list[MatchedFilm],
-        watchlist: set[int],
+        used_films: list[UserFilm],
+        watchlist: frozenset[int],
     ) -> Recommendation:
         movie_id = int(self.model.item_ids[r.position])
         row = (
@@ -296,9 +332,9 @@ class RecommenderService:
         drivers = tuple(
             # The user's own name for the film, as Letterboxd shows it to them.
             Driver(
-                movie_id=int(used_films[j].movie_id or 0),
-                title=used_films[j].film.name,
-                year=used_films[j].film.year,
+                movie_id=used_films[j].movie_id,
+                title=used_films[j].name,
+                year=used_films[j].year,
                 stars=None if not np.isfinite(user.stars[j]) else float(user.stars[j]),
             )
             for j, _ in r.drivers
@@ -325,13 +361,13 @@ class RecommenderService:
         return _int_or_none(movies.at[movie_id, "year"]) if movie_id in movies.index else None
 
 
-def _unmatched_keys(report: MatchReport) -> dict[int, list[frozenset[str]]]:
+def _unmatched_keys(films: UserFilms) -> dict[int, list[frozenset[str]]]:
     """The title words of the export's unmatched films that have a year, by year."""
     out: dict[int, list[frozenset[str]]] = {}
-    for f in report.not_in_movielens:
-        words = frozenset(title_key(f.film.name).split())
-        if f.film.year is not None and len(words) >= MIN_GUARD_WORDS:
-            out.setdefault(f.film.year, []).append(words)
+    for name, year in films.unmatched:
+        words = frozenset(title_key(name).split())
+        if year is not None and len(words) >= MIN_GUARD_WORDS:
+            out.setdefault(year, []).append(words)
     return out
 
 

@@ -15,10 +15,9 @@ from recommender.errors import BoxdrecError
 from recommender.export import LetterboxdExport
 from recommender.matching import MatchReport, MatchStatus
 from recommender.scaling import fit_user_scale
+from recommender.evidence import LOW_STARS, NEUTRAL
 from recommender.service import (
     COLD_START_RATED,
-    LOW_STARS,
-    NEUTRAL,
     RecommendationResult,
     RecommenderService,
     display_title,

@@ -100,7 +100,7 @@ class Recommend(commands.Cog):
             len(result.items),
             user_id,
             result.seconds,
-            result.report.summary_line(),
+            result.summary,
         )
         view = RecommendationView(result, interaction)
         try:

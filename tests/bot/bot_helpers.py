@@ -173,6 +173,7 @@ def result_of(items: list[Recommendation]) -> RecommendationResult:
     return RecommendationResult(
         items=tuple(items),
         report=MatchReport(films=()),
+        summary=MatchReport(films=()).summary_line(),
         n_rated_used=0,
         n_watched_used=0,
         user_mean=None,
