@@ -53,15 +53,30 @@ class DownloadFailed(UserFacingError):
 class OnCooldown(UserFacingError):
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
-        seconds = max(1, math.ceil(retry_after))
-        unit = "second" if seconds == 1 else "seconds"
-        super().__init__(f"You asked a moment ago: try again in {seconds} {unit}.")
+        super().__init__(f"You asked a moment ago: try again in {_seconds(retry_after)}.")
+
+
+def _seconds(value: float) -> str:
+    """12.2 -> "13 seconds", 0.4 -> "1 second"."""
+    seconds = max(1, math.ceil(value))
+    return f"{seconds} second" if seconds == 1 else f"{seconds} seconds"
 
 
 class Busy(UserFacingError):
-    def __init__(self) -> None:
+    def __init__(self, retry_after: float = 60.0) -> None:
+        self.retry_after = retry_after
         super().__init__(
-            "The bot is busy with other people's exports right now: try again in a minute."
+            "The bot is busy with other people's requests right now: try again in "
+            f"{_seconds(retry_after)}."
+        )
+
+
+class TooManyJobs(UserFacingError):
+    def __init__(self, limit: int) -> None:
+        requests = "request" if limit == 1 else "requests"
+        super().__init__(
+            f"You already have {limit} {requests} in progress: wait for "
+            f"{'it' if limit == 1 else 'them'} to finish, then ask again."
         )
 
 

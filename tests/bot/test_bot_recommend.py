@@ -215,7 +215,7 @@ async def test_busy_when_too_many_jobs_wait(cog: Recommend, small_export: bytes)
     interaction, _ = make_interaction()
     await invoke(cog.recommend, interaction, make_attachment(small_export)[0])
     assert sent_text(interaction) == (
-        "The bot is busy with other people's exports right now: try again in a minute."
+        "The bot is busy with other people's requests right now: try again in 60 seconds."
     )
 
 

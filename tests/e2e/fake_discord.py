@@ -76,6 +76,7 @@ class FakeDiscord:
         self.token = "fake.bot.token"
         self.requests: list[Request] = []
         self.cdn: dict[str, bytes] = {}
+        self.cdn_delays: dict[str, float] = {}  # path -> seconds before the CDN answers
         self.failures: list[list[Any]] = []  # [method, path regex, times left, status, body]
         self.ack_deadline = 3.0
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> state
@@ -134,6 +135,27 @@ class FakeDiscord:
         """Answer the next ``times`` matching requests with ``status`` (e.g. 500)."""
         body = {"message": text or f"{status}: injected by the test", "code": code}
         self.failures.append([method, path_regex, times, status, body])
+
+    def rate_limit_next(self, method: str, path_regex: str, retry_after: float = 0.3) -> None:
+        """Answer the next matching request 429 as Discord's edge does (with a Via header,
+        which tells discord.py it is a real rate limit to wait out, not a Cloudflare ban)."""
+        body = {"message": "You are being rate limited.", "retry_after": retry_after,
+                "global": False, "code": 0}  # fmt: skip
+        self.failures.append([method, path_regex, 1, 429, body])
+
+    def hang_cdn(self, url: str, seconds: float) -> None:
+        """Make the download of attachment ``url`` take ``seconds`` before answering."""
+        self.cdn_delays[url.split("/cdn/", 1)[1].split("?", 1)[0]] = seconds
+
+    def expire(self, token: str) -> None:
+        """The interaction's 15 minutes are over: its token no longer works."""
+        self.interactions[token]["expired"] = True
+
+    def drop_gateway(self, code: int = 4000) -> None:
+        """Close the bot's gateway connection (it should reconnect and resume)."""
+        ws = self._ws
+        assert ws is not None
+        asyncio.run_coroutine_threadsafe(ws.close(code=code), self._loop).result(10)
 
     # -- waiting on what the bot did ---------------------------------------------------------
 
@@ -286,6 +308,8 @@ class FakeDiscord:
 
     async def _cdn(self, request: web.Request) -> web.Response:
         path = request.match_info["tail"]
+        if delay := self.cdn_delays.get(path):
+            await asyncio.sleep(delay)
         data = self.cdn.get(path)
         self._record(Request("GET", "/cdn/" + path, dict(request.query), None,
                              status=404 if data is None else 200))  # fmt: skip
@@ -324,7 +348,10 @@ class FakeDiscord:
                 failure[2] -= 1
                 if times <= 1:
                     self.failures.remove(failure)
-                return _json(body, status)
+                response = _json(body, status)
+                if status == 429:
+                    response.headers["Via"] = "1.1 google"
+                return response
         return None
 
     def _route(self, req: Request) -> web.Response:
@@ -384,6 +411,8 @@ class FakeDiscord:
 
     def _webhook(self, token: str, msg_id: str | None, req: Request) -> web.Response:
         state = self.interactions.get(token)
+        if state is not None and state.get("expired"):
+            return _error(401, 50027, "Invalid Webhook Token")
         if state is None or state["ack"] is None:
             return _error(404, 10015, "Unknown Webhook")
         body = req.json or {}

@@ -15,90 +15,21 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 from bot_process import BotProcess, Launcher, bot_env
-from fake_discord import EPHEMERAL, FakeDiscord, Request
+from e2e_helpers import ACK_SECONDS, Reply, ask, buttons, callback, disabled, reply
+from fake_discord import EPHEMERAL, FakeDiscord
 from lb_factories import make_zip
 
 pytestmark = [pytest.mark.movielens, pytest.mark.slow]
 
-ACK_SECONDS = 3.0  # Discord's deadline for the first response to an interaction
-ANSWER_TIMEOUT = 60
 LINK = re.compile(r"https://letterboxd\.com/tmdb/(\d+)/")
 ENTRY = re.compile(r"\*\*(\d+)\. \[(.+?)(?: \((\d{4})\))?\]\((https://letterboxd\.com/[^)]+)\)\*\*")
 UNESCAPE = re.compile(r"\\([\\*_~|`\[\]])")
 BUTTONS = ("◀ Previous", "Next ▶", "Share to channel", "Download CSV")
 EXPORT = ("real", "ratings_2022_empty_year_crlf.csv")
-
-
-@dataclass
-class Reply:
-    """What the user sees for one interaction: a callback message, a followup or an edit."""
-
-    req: Request
-    body: dict[str, Any]  # what the bot sent
-    message: dict[str, Any]  # what Discord made of it (flags as shown)
-
-    @property
-    def ephemeral(self) -> bool:
-        return bool(self.message["flags"] & EPHEMERAL)
-
-    @property
-    def embeds(self) -> list[dict[str, Any]]:
-        return self.body.get("embeds") or []
-
-    @property
-    def text(self) -> str:
-        parts = [self.body.get("content") or ""]
-        for e in self.embeds:
-            parts += [e.get("title", ""), e.get("description", "")]
-            parts.append(e.get("footer", {}).get("text", ""))
-            parts += [f"{f['name']} {f['value']}" for f in e.get("fields", [])]
-        return "\n".join(p for p in parts if p)
-
-
-def callback(payload: dict) -> Any:
-    path = f"/interactions/{payload['id']}/{payload['token']}/callback"
-    return lambda r: r.method == "POST" and r.path == path
-
-
-def reply(bot: BotProcess, payload: dict, timeout: float = ANSWER_TIMEOUT) -> Reply:
-    """The first message the user sees for ``payload`` (a deferral is not one)."""
-    token = payload["token"]
-
-    def shows(r: Request) -> bool:
-        if token not in r.path or not 200 <= r.status < 300 or r.method not in ("POST", "PATCH"):
-            return False
-        return not r.path.endswith("/callback") or r.json["type"] in (4, 7)
-
-    req = bot.wait_for(shows, timeout)
-    if req.path.endswith("/callback"):
-        return Reply(req, req.json.get("data") or {}, req.response["resource"]["message"])
-    return Reply(req, req.json or {}, req.response)
-
-
-def ask(bot: BotProcess, payload: dict, timeout: float = ANSWER_TIMEOUT) -> Reply:
-    """Send ``payload``; check it is acknowledged in time; return the user's answer."""
-    sent = bot.send(payload)
-    ack = bot.wait_for(callback(payload), ANSWER_TIMEOUT)
-    assert ack.at - sent <= ACK_SECONDS, f"first response after {ack.at - sent:.1f} s"
-    assert ack.status == 200, ack.response
-    return reply(bot, payload, timeout)
-
-
-def disabled(message: dict) -> set[str]:
-    """Labels of the disabled buttons on ``message``."""
-    rows = message["components"]
-    return {c["label"] for row in rows for c in row["components"] if c.get("disabled")}
-
-
-def buttons(message: dict) -> dict[str, str]:
-    """label -> custom_id of every button on ``message``."""
-    rows = message["components"]
-    return {c["label"]: c["custom_id"] for row in rows for c in row["components"] if c["type"] == 2}
 
 
 def plain(markdown: str) -> str:
