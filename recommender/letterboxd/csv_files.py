@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -13,7 +12,14 @@ from recommender.errors import ExportError
 from recommender.letterboxd.decoding import _decode, _repair_name
 from recommender.letterboxd.messages import _UPLOAD_HINT, EXPORT_PATH, _clip, _no_films_message
 from recommender.letterboxd.parsed import FileKind, _CsvFile, _Row
-from recommender.letterboxd.values import _STARS, _name_key, _parse_rating, _parse_year
+from recommender.letterboxd.values import (
+    _STARS,
+    _YEARS,
+    _clean_name,
+    _name_key,
+    _parse_rating,
+    _parse_year,
+)
 
 # One logger, "recommender.letterboxd", for the whole importer (its name as a single module).
 log = logging.getLogger(__package__)
@@ -38,6 +44,12 @@ _COLUMNS = {
     "date": "date",
 }
 _REQUIRED = ("name", "year", "uri")
+
+# Letterboxd files have at most 9 columns and diary tags are one quoted cell; a line with more
+# delimiters than this is not an export, and parsing it would make one huge record.
+_MAX_CELLS = 20_000
+_LINE_END = re.compile(r"\r\n?|\n")  # the line ends io.StringIO(newline="") keeps
+_FIRST_LINE = re.compile(r"\S[^\r\n]*")  # the header, or a list export's banner
 
 
 def _column_key(header: str) -> str:
@@ -96,14 +108,15 @@ def _not_letterboxd_message(label: str, headers: list[str]) -> str:
 def _parse_csv(data: bytes, label: str, kind: FileKind | None, limits: ImportLimits) -> _CsvFile:
     """Parse one export CSV into checked rows. ``kind=None``: decide from name and columns."""
     text = _decode(data, label)
-    first_line = text.lstrip().split("\n", 1)[0]
+    found = _FIRST_LINE.search(text)  # not text.split(): that copies the whole file
+    first_line = found.group() if found else ""
     if first_line.strip().strip('"').casefold().startswith("letterboxd list export"):
         raise ExportError(
             f"{label} is a Letterboxd list export, not your films. Upload ratings.csv or the "
             f"whole export zip from Letterboxd ({EXPORT_PATH})."
         )
     delimiter = _sniff_delimiter(first_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(_checked_lines(text, delimiter, label), delimiter=delimiter)
     try:
         number = 0
         header: list[str] | None = None
@@ -127,6 +140,28 @@ def _parse_csv(data: bytes, label: str, kind: FileKind | None, limits: ImportLim
     return _CsvFile(label=label, kind=kind, rows=tuple(rows))
 
 
+def _checked_lines(text: str, delimiter: str, label: str) -> Iterator[str]:
+    """The lines of ``text`` with their ends for the CSV reader, one at a time (io.StringIO
+    would hold a copy of four bytes a character); a line with thousands of columns is refused."""
+    start = 0
+    for number, end in enumerate(_line_ends(text), 1):
+        line = text[start:end]
+        start = end
+        if line.count(delimiter) >= _MAX_CELLS:
+            raise ExportError(
+                f"{label}, line {number} has more than {_MAX_CELLS:,} columns, so it is not a "
+                f"Letterboxd export. {_UPLOAD_HINT}"
+            )
+        yield line
+
+
+def _line_ends(text: str) -> Iterator[int]:
+    for match in _LINE_END.finditer(text):
+        yield match.end()
+    if not text.endswith(("\n", "\r")):
+        yield len(text)
+
+
 def _parse_rows(
     records: Iterator[list[str]],
     number: int,
@@ -148,6 +183,7 @@ def _parse_rows(
     stars = _STARS
     rows: list[_Row] = []
     append = rows.append
+    skipped = 0
     for record in records:
         number += 1
         # Pad short records; index -1 (a column the file lacks) is always "".
@@ -155,25 +191,31 @@ def _parse_rows(
             record += [""] * (width - len(record))
         record.append("")
         name = record[i_name].strip()
+        if name and not name.isascii():
+            name = _repair_name(name)
+        if not name.isprintable():  # also true of no-break spaces; rarely needs cleaning
+            name = _clean_name(name)
         if not name:
             if any(c.strip() for c in record):
                 log.debug("%s row %d has no film name; skipped", label, number)
+            skipped += 1
+            if skipped > max_rows:  # blank rows cost time too: millions fit in the size limit
+                raise ExportError(
+                    f"{label} has more than {max_rows:,} rows without a film name, so it is not "
+                    "a file Letterboxd made. Upload the file as Letterboxd made it, or delete "
+                    "the empty rows and upload it again."
+                )
             continue
-        if name.isascii():
-            key = " ".join(name.casefold().split())
-        else:
-            name = _repair_name(name)
-            key = _name_key(name)
+        key = " ".join(name.casefold().split()) if name.isascii() else _name_key(name)
         year = record[i_year].strip()
+        year_number = int(year) if len(year) == 4 and year.isascii() and year.isdigit() else 0
         rating = record[i_rating].strip()
         append(
             _Row(
                 number,
                 name,
                 key,
-                int(year)
-                if len(year) == 4 and year.isdigit()
-                else _parse_year(year, number, name, label),
+                year_number if year_number in _YEARS else _parse_year(year, number, name, label),
                 record[i_uri].strip(),
                 (stars.get(rating) or _parse_rating(rating, number, name, label))
                 if rating

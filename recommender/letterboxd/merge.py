@@ -73,18 +73,19 @@ class _Merger:
     def __init__(self) -> None:
         self.films: list[_Film] = []
         self.by_uri: dict[str, _Film] = {}
+        # Films by name and year, in order of creation: each file's films after the previous
+        # file's. ``no_uri`` holds those without a URI (a dict as an ordered set).
         self.by_name: dict[tuple[str, int | None], list[_Film]] = {}
+        self.no_uri: dict[tuple[str, int | None], dict[_Film, None]] = {}
 
     def _new(self, row: _Row, uri: str, key: str, origin: str) -> _Film:
         film = _Film(row.name, row.year, uri, origin)
         self.films.append(film)
         if key:
             self.by_uri[key] = film
-        named = self.by_name.get((row.key, row.year))
-        if named is None:
-            self.by_name[row.key, row.year] = [film]
-        else:
-            named.append(film)
+        self.by_name.setdefault((row.key, row.year), []).append(film)
+        if not uri:
+            self.no_uri.setdefault((row.key, row.year), {})[film] = None
         return film
 
     def _find_by_name(self, row: _Row, key: str, label: str) -> _Film | bool | None:
@@ -92,18 +93,20 @@ class _Merger:
         the row has no URI and its name and year fit several films.
 
         Rows of the same file are never merged by name: two "Cinderella" (1922) rows with
-        different URIs are two films.
+        different URIs are two films. A row with a URI joins only a film without one.
         """
-        others = [
-            f
-            for f in self.by_name.get((row.key, row.year), ())
-            if f.origin != label and not (key and f.uri)
-        ]
+        named = (self.no_uri if key else self.by_name).get((row.key, row.year), ())
+        others: list[_Film] = []
+        for f in named:  # at most three steps, however many films share the name
+            if f.origin == label or len(others) == 2:  # this file's films come last
+                break
+            others.append(f)
         if len(others) == 1:
             film = others[0]
             if key and not film.uri:  # e.g. a diary-only film, now found in likes
                 film.uri = row.uri
                 self.by_uri[key] = film
+                del self.no_uri[row.key, row.year][film]
             return film
         if others and not key:
             return False

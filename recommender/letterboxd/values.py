@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import unicodedata
 
 from recommender.letterboxd.messages import _clip, _row_error
 
+# One logger, "recommender.letterboxd", for the whole importer (its name as a single module).
+log = logging.getLogger(__package__)
+
 _YEAR = re.compile(r"(\d{4})(?:\.0*)?")
+# Film years Letterboxd lists run from 1874 to announced films a century ahead ("100 Years", 2115).
+_YEARS = range(1800, 2200)
+# Control characters, line and paragraph separators: never part of a film's name.
+_NAME_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 
 # Dashes and quotes that differ between exports and spreadsheet re-saves of the same name.
@@ -42,7 +50,11 @@ def _parse_year(raw: str, number: int, name: str, label: str) -> int | None:
             f'year "{_clip(raw, 20)}" is not a four-digit year',
             "Fix or clear the year and upload again.",
         )
-    return int(match.group(1))
+    year = int(match.group(1))
+    if year not in _YEARS:  # no film's year: the name alone still finds the film
+        log.debug("%s row %d has year %d, no film's year; read as unknown", label, number, year)
+        return None
+    return year
 
 
 _STARS = {str(n / 2).removesuffix(".0"): n / 2 for n in range(1, 11)} | {
@@ -84,6 +96,11 @@ def _parse_date(raw: str) -> tuple[int, int, int] | None:
     if match is None:
         return None
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def _clean_name(name: str) -> str:
+    """``name`` without control characters or line breaks (each run becomes one space)."""
+    return _NAME_CONTROLS.sub(" ", name).strip()
 
 
 def _name_key(name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import stat
 import zipfile
 from collections.abc import Iterable
 
@@ -18,6 +19,7 @@ from recommender.letterboxd.parsed import FileKind, _CsvFile
 log = logging.getLogger(__package__)
 
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_CENTRAL_ENTRY = b"PK\x01\x02"  # starts each entry of the zip's table of contents
 _READ_CHUNK = 64 * 1024
 
 _DRIVE = re.compile(r"[A-Za-z]:")
@@ -35,9 +37,42 @@ _LIKES_PATH = ("likes", "films.csv")
 _SKIPPED_DIRS = frozenset({"deleted", "orphaned", "lists", "likes", "__macosx"})
 
 
+# Compressions whose reading zipfile bounds: bzip2 and LZMA inflate a whole compressed chunk at
+# once, so a few KB whose header lies about its size would become gigabytes in memory.
+_READABLE_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_COMPRESSION_NAMES = {
+    9: "Deflate64",
+    12: "bzip2",
+    14: "LZMA",
+    93: "Zstandard",
+    95: "XZ",
+    98: "PPMd",
+}
+
+
 def _unsafe_member(name: str) -> bool:
     path = name.replace("\\", "/")
     return path.startswith("/") or bool(_DRIVE.match(path)) or ".." in path.split("/")
+
+
+def _link_or_special(info: zipfile.ZipInfo) -> bool:
+    """A symbolic link (its content is a path), a device or a pipe: not a file Letterboxd made."""
+    file_type = stat.S_IFMT(info.external_attr >> 16)
+    return file_type not in (0, stat.S_IFREG, stat.S_IFDIR)
+
+
+def _refuse_unreadable(label: str, name: str, info: zipfile.ZipInfo) -> None:
+    """Refuse a chosen member that is encrypted or compressed in a way Letterboxd never uses."""
+    if info.flag_bits & 0x1:
+        raise ExportError(
+            f"{label} is password-protected ({name} is encrypted). Upload the zip "
+            f"as Letterboxd made it, without a password, or just its ratings.csv."
+        )
+    if info.compress_type not in _READABLE_COMPRESSION:
+        method = _COMPRESSION_NAMES.get(info.compress_type, f"method {info.compress_type}")
+        raise ExportError(
+            f"{label} compresses {name} with {method}, which Letterboxd never uses. {_ZIP_HINT}"
+        )
 
 
 def _declared_size(infos: Iterable[zipfile.ZipInfo]) -> int:
@@ -65,6 +100,13 @@ def _select_members(
         if base in _ZIP_FILES and base != "watchlist.csv" and not _SKIPPED_DIRS & set(folders)
     ]
     if not main:
+        inner = next((info.filename for _, base, info in candidates if base.endswith(".zip")), "")
+        if inner:
+            raise ExportError(
+                f'{label} holds a zip inside the zip ("{_clip(inner, 60)}") but no ratings.csv, '
+                "watched.csv or diary.csv of its own. Unzip it and upload the export zip itself, "
+                "or just its ratings.csv."
+            )
         raise ExportError(
             f"{label} has no ratings.csv, watched.csv or diary.csv, so it is not a Letterboxd "
             f"export. {_ZIP_HINT}"
@@ -104,14 +146,17 @@ def _read_member(
 
 def _read_zip(data: bytes, label: str, limits: ImportLimits) -> list[_CsvFile]:
     """The export CSVs of a zip, parsed. Refuses unsafe, encrypted, corrupt and bomb zips."""
+    # zipfile builds an object per entry of the table of contents before anything can be
+    # checked; every entry starts with its signature, so counting those bounds the entries.
+    entries = data.count(_CENTRAL_ENTRY)
+    if entries > limits.max_zip_members:
+        raise ExportError(
+            f"{label} holds {entries:,} files, more than the {limits.max_zip_members:,} allowed. "
+            f"{_ZIP_HINT}"
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
-            if len(infos) > limits.max_zip_members:
-                raise ExportError(
-                    f"{label} holds {len(infos):,} files, more than the {limits.max_zip_members:,}"
-                    f" allowed. {_ZIP_HINT}"
-                )
             for info in infos:
                 if _unsafe_member(info.filename):
                     raise ExportError(
@@ -119,18 +164,21 @@ def _read_zip(data: bytes, label: str, limits: ImportLimits) -> list[_CsvFile]:
                         f'("{_clip(info.filename, 60)}"), so Letterboxd did not make it and it '
                         f"will not be opened. {_ZIP_HINT}"
                     )
+                if _link_or_special(info):
+                    raise ExportError(
+                        f'{label} holds a link or special file ("{_clip(info.filename, 60)}"), '
+                        f"not a plain file, so Letterboxd did not make it and it will not be "
+                        f"opened. {_ZIP_HINT}"
+                    )
             members = _select_members(infos, label)
+            for name, _, info in members:
+                _refuse_unreadable(label, name, info)
             budget = limits.max_uncompressed_bytes
             if _declared_size(info for _, _, info in members) > budget:
                 raise ExportError(_bomb_message(label, budget))
             raw: list[tuple[str, FileKind, bytes]] = []
             read = 0
             for name, kind, info in members:
-                if info.flag_bits & 0x1:
-                    raise ExportError(
-                        f"{label} is password-protected ({name} is encrypted). Upload the zip "
-                        f"as Letterboxd made it, without a password, or just its ratings.csv."
-                    )
                 content = _read_member(zf, info, read, label, budget)
                 read += len(content)
                 raw.append((name, kind, content))
