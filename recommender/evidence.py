@@ -5,24 +5,69 @@ to about 0, so it learned that a film was rated more than how. A film rated belo
 average would still enter as a positive value and pull its neighbours up. Such films enter as 0
 (unrated): they can neither drive a pick nor be cited as a reason, while still lowering the
 predicted stars of films like them (those come from the user's stars, not from this vector).
+
+``POLICIES`` holds the alternatives the evaluation measured (docs/evaluation.md);
+``user_values`` is the one the service uses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from recommender.scaling import UserScale
+from recommender.scaling import LOW_STARS, UserScale, is_liked
 
-# At or below this a rating is never evidence for a film, whatever the user's average.
-LOW_STARS = 2.0
+__all__ = ["LOW_STARS", "NEUTRAL", "POLICIES", "POLICY", "user_values"]
+
 # Watched-but-unrated films, when folded in at all, enter at the user's neutral value.
 NEUTRAL = 0.5
 
 
-def user_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
-    """Fold-in values for one user's films: ``stars`` in stars, NaN for watched-but-unrated."""
+def _values(stars: np.ndarray, scale: UserScale, rated_value: Callable) -> np.ndarray:
     stars = np.asarray(stars, dtype=np.float64)
     rated = np.isfinite(stars)
-    unit = scale.to_unit(np.nan_to_num(stars))
-    liked = rated & (stars >= scale.mean) & (stars > LOW_STARS)
-    return np.where(rated, np.where(liked, unit, 0.0), NEUTRAL)
+    filled = np.nan_to_num(stars)
+    return np.where(rated, rated_value(filled, scale), NEUTRAL)
+
+
+def scaled_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
+    """The notebook's policy: every rating enters at its scaled value, so 2★ is still positive."""
+    return _values(stars, scale, lambda s, sc: sc.to_unit(s))
+
+
+def liked_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
+    """Liked ratings (at least the user's mean, above 2★) at their scaled value, the rest 0."""
+    return _values(stars, scale, lambda s, sc: np.where(is_liked(s, sc.mean), sc.to_unit(s), 0.0))
+
+
+def signed_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
+    """Liked as above; a disliked film enters negative, pushing its neighbours down."""
+
+    def value(s: np.ndarray, sc: UserScale) -> np.ndarray:
+        unit = sc.to_unit(s)
+        return np.where(is_liked(s, sc.mean), unit, unit - 0.5)
+
+    return _values(stars, scale, value)
+
+
+def liked_binary_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
+    """1 for a liked rating, 0 for the rest (matches training with ``liked-binary``)."""
+    return _values(stars, scale, lambda s, sc: is_liked(s, sc.mean).astype(np.float64))
+
+
+POLICIES: dict[str, Callable[[np.ndarray, UserScale], np.ndarray]] = {
+    "scaled": scaled_values,
+    "liked": liked_values,
+    "signed": signed_values,
+    "liked-binary": liked_binary_values,
+}
+
+
+# The policy the service uses, chosen by evidence (docs/evaluation.md).
+POLICY = "liked"
+
+
+def user_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
+    """Fold-in values for one user's films: ``stars`` in stars, NaN for watched-but-unrated."""
+    return POLICIES[POLICY](stars, scale)

@@ -9,17 +9,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.decomposition import non_negative_factorization
-from sklearn.exceptions import ConvergenceWarning
 
-from recommender.scaling import scale_by_user
+from recommender.nmf import CoordinateDescent, nndsvd
+from recommender.scaling import SCALINGS, training_values, user_weights
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +41,10 @@ class TrainConfig:
     min_ratings_per_film: int = 1
     random_state: int = 0
     progress_every: int = 10
+    # How ratings enter the matrix (see scaling.training_values) and how much each user's row
+    # is damped by their activity (0: not at all; see scaling.user_weights).
+    scaling: str = "zscore"
+    user_weight: float = 0.0
 
     def validate(self) -> None:
         if not 0.0 <= self.user_min_percentile <= self.user_max_percentile <= 1.0:
@@ -58,6 +60,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if not math.isfinite(self.tol) or self.tol < 0:
             raise ValueError("tol must be a number >= 0")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}")
+        if not 0.0 <= self.user_weight <= 1.0:
+            raise ValueError("user_weight must be between 0 and 1")
 
 
 @dataclass
@@ -145,10 +151,14 @@ class RatingMatrix:
     item_counts: np.ndarray
 
 
-def build_matrix(ratings: pd.DataFrame) -> RatingMatrix:
+def build_matrix(
+    ratings: pd.DataFrame, scaling: str = "zscore", user_weight: float = 0.0
+) -> RatingMatrix:
     user_codes, user_ids = pd.factorize(ratings["userId"], sort=True)
     item_codes, item_ids = pd.factorize(ratings["movieId"], sort=True)
-    scaled = scale_by_user(user_codes, ratings["rating"].to_numpy(), len(user_ids))
+    scaled = training_values(user_codes, ratings["rating"].to_numpy(), len(user_ids), scaling)
+    if user_weight:
+        scaled = scaled * user_weights(user_codes, len(user_ids), user_weight)[user_codes]
     matrix = sp.csr_matrix(
         (scaled, (user_codes, item_codes)), shape=(len(user_ids), len(item_ids)), dtype=np.float64
     )
@@ -157,9 +167,19 @@ def build_matrix(ratings: pd.DataFrame) -> RatingMatrix:
     return RatingMatrix(matrix, user_ids.to_numpy(), item_ids.to_numpy(np.int64), counts)
 
 
+def _canonical_csr(x: sp.spmatrix) -> sp.csr_matrix:
+    """``x`` as a float64 CSR matrix without duplicate entries (no copy when it already is)."""
+    x = sp.csr_matrix(x, dtype=np.float64)
+    if not x.has_canonical_format:
+        x = x.copy()
+        x.sum_duplicates()
+    return x
+
+
 def frobenius_loss(x: sp.csr_matrix, w: np.ndarray, h: np.ndarray) -> float:
     """``||X - W H||_F`` without forming ``W H`` (it would be dense users × films)."""
-    x_sq = float(x.multiply(x).sum())
+    x = _canonical_csr(x)
+    x_sq = float(np.dot(x.data, x.data))  # not x.multiply(x): that copies the whole matrix
     cross = float(np.sum((x @ h.T) * w))
     wh_sq = float(np.sum((w.T @ w) * (h @ h.T)))
     return float(np.sqrt(max(x_sq - 2 * cross + wh_sq, 0.0)))
@@ -179,11 +199,12 @@ ProgressFn = Callable[[int, int, float], None]
 
 
 def fit_nmf(x: sp.csr_matrix, cfg: TrainConfig, progress: ProgressFn | None = None) -> FitResult:
-    """scikit-learn's coordinate-descent NMF (nndsvd init), run in chunks to report progress.
+    """scikit-learn's coordinate-descent NMF (nndsvd init), reporting progress in chunks.
 
-    Each chunk continues from the last (``init="custom"``) with scikit-learn's own stopping test
-    switched off; we stop when a chunk improves ``||X - WH||_F`` by less than ``tol`` (relative)
-    or at ``max_iter`` iterations.
+    The updates are scikit-learn's ``solver="cd"`` ones, computed by ``recommender.nmf`` in row
+    blocks on every core (the same W and H to rounding, several times faster). We stop when a
+    chunk of ``progress_every`` iterations improves ``||X - WH||_F`` by less than ``tol``
+    (relative) or at ``max_iter`` iterations.
     """
     k = cfg.n_components
     if k > min(x.shape):
@@ -193,32 +214,22 @@ def fit_nmf(x: sp.csr_matrix, cfg: TrainConfig, progress: ProgressFn | None = No
             f"{x.shape[1]} films): use at most {min(x.shape)}"
         )
     start = time.perf_counter()
-    w = h = None
+    x = _canonical_csr(x)
+    w, h = nndsvd(x, k, cfg.random_state)
+    log.info("nndsvd start in %.1f s", time.perf_counter() - start)
     done, history = 0, []
-    while done < cfg.max_iter:
-        step = min(cfg.progress_every, cfg.max_iter - done)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            w, h, n = non_negative_factorization(
-                x,
-                W=w,
-                H=h,
-                n_components=k,
-                init="nndsvd" if w is None else "custom",
-                solver="cd",
-                beta_loss="frobenius",
-                tol=0.0,
-                max_iter=step,
-                random_state=cfg.random_state,
-            )
-        done += n
-        history.append(frobenius_loss(x, w, h))
-        if progress:
-            progress(done, cfg.max_iter, history[-1])
-        log.info("iteration %d/%d: loss %.6f", done, cfg.max_iter, history[-1])
-        if len(history) > 1 and (history[-2] - history[-1]) <= cfg.tol * history[-2]:
-            break
-    assert w is not None and h is not None
+    with CoordinateDescent(x, w, h) as cd:
+        while done < cfg.max_iter:
+            for _ in range(min(cfg.progress_every, cfg.max_iter - done)):
+                loss = cd.step()
+                done += 1
+            history.append(loss)
+            if progress:
+                progress(done, cfg.max_iter, history[-1])
+            log.info("iteration %d/%d: loss %.6f", done, cfg.max_iter, history[-1])
+            if len(history) > 1 and (history[-2] - history[-1]) <= cfg.tol * history[-2]:
+                break
+        w, h = cd.w, cd.h
     return FitResult(h, w, done, history[-1], history, time.perf_counter() - start)
 
 
@@ -228,7 +239,7 @@ def train(
     """Filter, scale and factorise ``ratings`` (userId, movieId, rating)."""
     cfg.validate()
     filtered, stats = apply_filters(ratings, cfg)
-    rm = build_matrix(filtered)
+    rm = build_matrix(filtered, cfg.scaling, cfg.user_weight)
     log.info(
         "matrix %d users x %d films, %d ratings (%.3f%% dense)",
         *rm.matrix.shape,

@@ -328,3 +328,58 @@ def test_apply_filters_records_every_step_and_refuses_to_empty():
     }
     with pytest.raises(ValueError, match="the filters removed every rating; loosen them"):
         apply_filters(ratings, TrainConfig(min_ratings_per_film=10_000))
+
+
+def rating_like(seed: int, shape: tuple[int, int] = (300, 200), density: float = 0.08):
+    """A sparse matrix of values in (0, 1], shaped like scaled ratings."""
+    x = sp.random(*shape, density=density, random_state=seed, format="csr")
+    x.data = np.random.default_rng(seed).uniform(0.05, 1.0, x.nnz)
+    return x
+
+
+@pytest.mark.parametrize(("k", "threads"), [(5, 1), (40, 2), (70, 3)])
+def test_fit_is_scikit_learns_coordinate_descent(k: int, threads: int, monkeypatch):
+    """Our blocked, threaded updates give scikit-learn's W, H and loss (nndsvd, cd, no shuffle).
+
+    k=70 spans three component blocks (COL_BLOCK=32), and small row blocks several row blocks.
+    """
+    import warnings
+
+    from sklearn.decomposition import non_negative_factorization
+    from sklearn.exceptions import ConvergenceWarning
+
+    import recommender.nmf as nmf
+
+    monkeypatch.setattr(nmf, "ROW_BLOCK", 64)
+    monkeypatch.setattr(nmf.os, "cpu_count", lambda: threads)
+    x = rating_like(k)
+    cfg = TrainConfig(n_components=k, max_iter=30, tol=0.0, progress_every=10)
+    ours = fit_nmf(x, cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        w, h, n = non_negative_factorization(
+            x, n_components=k, init="nndsvd", solver="cd", tol=0.0, max_iter=30, random_state=0
+        )
+    assert n == ours.n_iter == 30
+    np.testing.assert_allclose(ours.user_factors, w, rtol=0, atol=1e-9 * np.abs(w).max())
+    np.testing.assert_allclose(ours.components, h, rtol=0, atol=1e-9 * np.abs(h).max())
+    assert ours.loss == pytest.approx(frobenius_loss(x, w, h), rel=1e-10)
+
+
+def test_nndsvd_is_scikit_learns_start():
+    from sklearn.decomposition._nmf import _initialize_nmf
+
+    from recommender.nmf import nndsvd
+
+    x = rating_like(9)
+    w, h = nndsvd(x, 12, random_state=3)
+    w_sk, h_sk = _initialize_nmf(x, 12, init="nndsvd", random_state=3)
+    np.testing.assert_array_equal(w, w_sk)
+    np.testing.assert_array_equal(h, h_sk)
+
+
+def test_frobenius_loss_sums_duplicate_entries_first():
+    # Two entries at one position are one value of 3.0, not two of 1.0 and 2.0.
+    x = sp.csr_matrix((np.array([1.0, 2.0]), np.array([1, 1]), np.array([0, 2, 2])), shape=(2, 2))
+    assert not x.has_canonical_format
+    assert frobenius_loss(x, np.zeros((2, 1)), np.zeros((1, 2))) == pytest.approx(3.0)
