@@ -12,7 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BOXDREC_DATA_DIR=/data/movielens \
-    BOXDREC_MODEL_DIR=/data/models
+    BOXDREC_MODEL_DIR=/data/models \
+    BOXDREC_DATABASE=/data/boxdrec.sqlite3
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

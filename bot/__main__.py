@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.client import apply_endpoints
     from bot.logs import setup_logging
+    from bot.storage import StorageError
     from recommender.errors import BoxdrecError
 
     setup_logging(settings.log_level)
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             "Discord rejected DISCORD_TOKEN; copy the bot token again from the Discord "
             "developer portal (Bot → Reset Token)."
         )
-    except BoxdrecError as error:
+    except (BoxdrecError, StorageError) as error:
         return fail(str(error))
     except (aiohttp.ClientError, OSError) as error:
         return fail(f"could not reach Discord ({type(error).__name__}: {error}).")

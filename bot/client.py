@@ -19,13 +19,25 @@ from discord.ext import commands
 
 from bot.errors import report_error
 from bot.settings import Settings
+from bot.social import stale_message
+from bot.storage import ProfileStore
 from bot.views import EXPIRED_MESSAGE, stale_origin
 from recommender.pipeline import load_service
 from recommender.service import RecommenderService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("bot.cogs.recommend", "bot.cogs.help")
+PURGE_EVERY_SECONDS = 3600.0  # expired saved films go within the hour
+
+EXTENSIONS: tuple[str, ...] = (
+    "bot.cogs.recommend",
+    "bot.cogs.help",
+    "bot.cogs.privacy",
+    "bot.cogs.profile",
+    "bot.cogs.compare",
+    "bot.cogs.movienight",
+    "bot.cogs.films",
+)
 
 
 class BoxdTree(app_commands.CommandTree):
@@ -63,6 +75,7 @@ class BoxdBot(commands.Bot):
         *,
         sync_commands: bool = False,
         service: RecommenderService | None = None,
+        store: ProfileStore | None = None,
     ) -> None:
         # No voice here: spare the log discord.py's "PyNaCl/davey is not installed" warnings.
         discord.VoiceClient.warn_nacl = False
@@ -78,6 +91,8 @@ class BoxdBot(commands.Bot):
         self.settings = settings
         self.sync_commands = sync_commands
         self._service = service
+        self._store = store  # tests inject one; otherwise opened in setup_hook
+        self._purger: asyncio.Task[None] | None = None
         self.executor = ThreadPoolExecutor(
             max_workers=settings.max_concurrent_jobs, thread_name_prefix="boxdrec-job"
         )
@@ -88,7 +103,32 @@ class BoxdBot(commands.Bot):
             raise RuntimeError("the recommender is loaded in setup_hook; it is not ready yet")
         return self._service
 
+    @property
+    def store(self) -> ProfileStore:
+        if self._store is None:
+            raise RuntimeError("the profile store is opened in setup_hook; it is not ready yet")
+        return self._store
+
+    async def open_store(self) -> ProfileStore:
+        """Open the database, purge what expired while the bot was down, then hourly."""
+        if self._store is None:
+            self._store = await ProfileStore.open(
+                self.settings.database, self.settings.retention_days
+            )
+        await self._store.purge_expired()
+        self._purger = asyncio.create_task(self._purge_periodically(), name="boxdrec-purge")
+        return self._store
+
+    async def _purge_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(PURGE_EVERY_SECONDS)
+            try:
+                await self.store.purge_expired()
+            except Exception:  # a full disk now must not stop the purge for good
+                log.exception("purging expired profiles failed; retrying in an hour")
+
     async def setup_hook(self) -> None:
+        await self.open_store()
         if self._service is None:
             log.info("loading model %s from %s", self.settings.model, self.settings.model_dir)
             self._service = await asyncio.to_thread(load_recommender, self.settings)
@@ -124,11 +164,18 @@ class BoxdBot(commands.Bot):
         if interaction.type is not discord.InteractionType.component:
             return
         data = interaction.data or {}
-        if stale_origin(str(data.get("custom_id", ""))) is None:
+        value = str(data.get("custom_id", ""))
+        message = EXPIRED_MESSAGE if stale_origin(value) is not None else stale_message(value)
+        if message is None:
             return
         if not interaction.response.is_done():
-            await interaction.response.send_message(EXPIRED_MESSAGE, ephemeral=True)
+            await interaction.response.send_message(message, ephemeral=True)
 
     async def close(self) -> None:
         await super().close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._purger is not None:
+            self._purger.cancel()
+        if self._store is not None:
+            await self._store.close()
+            self._store = None

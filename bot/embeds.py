@@ -79,14 +79,16 @@ def build_pages(
     items = result.items
     n_pages = page_count(len(items))
     title = page_title(len(items), owner if public else None)
+    # The list controls in force (genres, decades, discover), so a list is never misread.
+    filters = f" · {result.filters.describe()}" if result.filters.active else ""
     pages = []
     for page in range(n_pages):
         chunk = items[page * PER_PAGE : (page + 1) * PER_PAGE]
         if public:
             first, last = page * PER_PAGE + 1, page * PER_PAGE + len(chunk)
-            footer = f"Films {first}–{last} of {len(items)} · boxdrec /recommend"
+            footer = f"Films {first}–{last} of {len(items)}{filters} · boxdrec /recommend"
         else:
-            footer = f"{result.summary} · Page {page + 1}/{n_pages}"
+            footer = f"{result.summary}{filters} · Page {page + 1}/{n_pages}"
         footer = _cut(footer, FOOTER_LIMIT)
         room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(title) - len(footer))
         embed = discord.Embed(title=title, description=describe(chunk, room), colour=COLOUR)
@@ -105,3 +107,7 @@ def _cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(0, limit - 1)] + ELLIPSIS if limit > 0 else ""
+
+
+# The same escaping and cutting for the other replies' builders (/compare, /movienight).
+escape_markup, cut = _escape, _cut

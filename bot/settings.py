@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +20,11 @@ from recommender.config import ImportLimits
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 _LIMITS = ImportLimits()
+
+
+def _default_database() -> Path:
+    # Next to the default MovieLens and model folders: ~/.local/share/boxdrec on Linux.
+    return Path(platformdirs.user_data_dir(config.APP_NAME)) / "boxdrec.sqlite3"
 
 
 def _default_model() -> str:
@@ -45,6 +51,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=config.data_dir, validation_alias="BOXDREC_DATA_DIR")
     model_dir: Path = Field(default_factory=config.model_dir, validation_alias="BOXDREC_MODEL_DIR")
     model: str = Field(default_factory=_default_model, validation_alias="BOXDREC_MODEL")
+
+    database: Path = Field(default_factory=_default_database, validation_alias="BOXDREC_DATABASE")
+    # Days saved films are kept after the user's last upload or change (at most a century).
+    retention_days: float = Field(
+        180.0, gt=0, le=36_500, allow_inf_nan=False, validation_alias="BOXDREC_RETENTION_DAYS"
+    )
 
     max_upload_bytes: PositiveInt = Field(
         _LIMITS.max_upload_bytes, validation_alias="BOXDREC_MAX_UPLOAD_BYTES"

@@ -1,7 +1,9 @@
-"""The buttons under a /recommend reply: page through, share publicly, download a list CSV.
+"""The buttons under a /recommend reply: page through, share publicly, download a list CSV,
+and hide a film ("Seen it" / "Not interested"), which re-ranks the list at once.
 
 custom_id scheme: ``boxdrec:<interaction id of the /recommend>:<action>`` with action one of
-``prev``, ``next``, ``share``, ``csv``. Only the person who asked may press them.
+``prev``, ``next``, ``share``, ``csv``, ``forget``, ``mark``. Only the person who asked may
+press them.
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, Literal
 
 import discord
 
-from bot.embeds import build_pages
+from bot.embeds import PER_PAGE, build_pages, cut
 from bot.errors import report_error
 from bot.letterboxd_csv import FILENAME, recommendations_csv
-from recommender.service import RecommendationResult
+from bot.storage import ProfileStore
+from recommender.service import Recommendation, RecommendationResult
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,19 @@ CSV_MESSAGE = (
     "choose Import, and pick this file."
 )
 
+
+FORGOTTEN_MESSAGE = (
+    "Done: I deleted the films I had saved for you (and any /privacy choice or hidden films). "
+    "/profile, /compare and /movienight will need a new upload."
+)
+NOT_KEPT_LINE = "Your films were not kept: you asked me to delete them."
+
+HIDE_LABELS = {"seen": "Seen it", "not_interested": "Not interested"}
+MARK_PLACEHOLDER = "Seen it? Not interested? Hide a film and re-rank…"
+OPTION_LIMIT = 100  # Discord's limit on a select option's label
+
+# Recomputes the list without the given films (the cog runs it in the pool).
+Reranker = Callable[[frozenset[int]], Awaitable[RecommendationResult]]
 
 EXPIRED_MESSAGE = "These buttons have expired (or the bot restarted): run /recommend again."
 
@@ -56,22 +73,33 @@ class RecommendationView(discord.ui.View):
         origin: discord.Interaction,
         *,
         timeout: float = VIEW_TIMEOUT_SECONDS,
+        store: ProfileStore | None = None,
+        rerank: Reranker | None = None,
+        hidden: Collection[int] = (),
     ) -> None:
         super().__init__(timeout=timeout)
-        self.result = result
+        self.store = store  # set when the user's films were just saved: offers "Don't keep"
+        self.rerank = rerank  # set: the page offers "Seen it" / "Not interested"
+        self.hidden = set(hidden)
+        self._version = 0  # the latest re-rank wins when presses overlap
         self.origin = origin
         self.owner_id = origin.user.id
         self.owner_name = origin.user.display_name
-        self.pages = build_pages(result)
-        self.public_pages = build_pages(result, self.owner_name, public=True)
         self.page = 0
+        self._show(result)
         for item, action in (
             (self.previous_page, "prev"),
             (self.next_page, "next"),
             (self.share, "share"),
             (self.download_csv, "csv"),
+            (self.dont_keep, "forget"),
+            (self.mark, "mark"),
         ):
             item.custom_id = custom_id(origin.id, action)
+        if store is None:
+            self.remove_item(self.dont_keep)
+        if rerank is None:
+            self.remove_item(self.mark)
         self._update_buttons()
         _live.add(origin.id)
 
@@ -83,9 +111,23 @@ class RecommendationView(discord.ui.View):
     def current(self) -> discord.Embed:
         return self.pages[self.page]
 
+    @property
+    def page_items(self) -> tuple[Recommendation, ...]:
+        return self.result.items[self.page * PER_PAGE : (self.page + 1) * PER_PAGE]
+
+    def _show(self, result: RecommendationResult) -> None:
+        self.result = result
+        self.pages = build_pages(result)
+        self.public_pages = build_pages(result, self.owner_name, public=True)
+        self.page = min(self.page, len(self.pages) - 1)
+
     def _update_buttons(self) -> None:
         self.previous_page.disabled = self.page == 0
         self.next_page.disabled = self.page >= len(self.pages) - 1
+        options = mark_options(self.page_items)
+        # A select needs at least one option: with nothing left to hide, it greys out.
+        self.mark.options = options or [discord.SelectOption(label="Nothing to hide", value="-")]
+        self.mark.disabled = not options
 
     async def _turn(self, interaction: discord.Interaction, step: int) -> None:
         self.page = min(max(self.page + step, 0), len(self.pages) - 1)
@@ -112,6 +154,66 @@ class RecommendationView(discord.ui.View):
             CSV_MESSAGE, file=discord.File(io.BytesIO(data), filename=FILENAME), ephemeral=True
         )
 
+    # On a row of its own: a deletion should not sit next to "Next".
+    @discord.ui.button(label="Don't keep my films", style=discord.ButtonStyle.danger, row=1)
+    async def dont_keep(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
+        if self.store is None:  # the button is only shown with a store
+            return
+        rows = await self.store.forget(self.owner_id)
+        log.info("user %s chose not to keep their films (%d rows deleted)", self.owner_id, rows)
+        await interaction.response.send_message(FORGOTTEN_MESSAGE, ephemeral=True)
+        # The reply still says the films were saved and offers the button: correct both.
+        self.store = None
+        self.remove_item(self.dont_keep)
+        with contextlib.suppress(discord.HTTPException):
+            await self.origin.edit_original_response(content=NOT_KEPT_LINE, view=self)
+
+    @discord.ui.select(placeholder=MARK_PLACEHOLDER, row=2)
+    async def mark(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+        kind, _, movie = select.values[0].partition(":")
+        if kind not in HIDE_LABELS or not movie.isdigit():
+            await interaction.response.defer()
+            return
+        await self.hide(interaction, int(movie), kind)  # type: ignore[arg-type]
+
+    async def hide(
+        self,
+        interaction: discord.Interaction,
+        movie_id: int,
+        kind: Literal["seen", "not_interested"],
+    ) -> None:
+        """Leave ``movie_id`` out (remembered while the user's films are kept) and re-rank."""
+        if self.rerank is None:
+            return
+        # Acknowledged at once: the store and the re-rank may take longer than 3 seconds.
+        await interaction.response.defer()
+        film = next((r for r in self.result.items if r.movie_id == movie_id), None)
+        remembered = await self._remember(movie_id, kind)
+        self.hidden.add(movie_id)
+        self._version += 1
+        version = self._version
+        result = await self.rerank(frozenset(self.hidden))
+        log.info(
+            "user %s hid film %s (%s, remembered %s)", self.owner_id, movie_id, kind, remembered
+        )
+        if version != self._version:
+            return  # a later press is re-ranking with this film hidden too
+        self._show(result)
+        self._update_buttons()
+        line = hide_line(film.title if film else str(movie_id), kind, remembered)
+        await interaction.edit_original_response(content=line, embed=self.current, view=self)
+
+    async def _remember(self, movie_id: int, kind: Literal["seen", "not_interested"]) -> bool:
+        """Store the choice if the user keeps their films (their consent); True if stored."""
+        if self.store is None:
+            return False
+        try:
+            await self.store.hide(self.owner_id, movie_id, kind)
+        except Exception:  # the database costs the remembering, never the re-ranked list
+            log.exception("could not store hidden film %s of user %s", movie_id, self.owner_id)
+            return False
+        return True
+
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.owner_id:
             return True
@@ -124,7 +226,7 @@ class RecommendationView(discord.ui.View):
     async def on_timeout(self) -> None:
         _live.discard(self.origin.id)
         for item in self.children:
-            if isinstance(item, discord.ui.Button):
+            if isinstance(item, discord.ui.Button | discord.ui.Select):
                 item.disabled = True
         # The interaction token may have expired or the message been deleted: nothing to do.
         with contextlib.suppress(discord.HTTPException):
@@ -134,3 +236,31 @@ class RecommendationView(discord.ui.View):
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
     ) -> None:
         await report_error(interaction, error)
+
+
+def mark_options(items: tuple[Recommendation, ...]) -> list[discord.SelectOption]:
+    """Two options per film on the page: "Seen it: Heat (1995)", "Not interested: Heat (1995)"."""
+    options = []
+    for rec in items:
+        name = rec.title + (f" ({rec.year})" if rec.year is not None else "")
+        for kind, label in HIDE_LABELS.items():
+            options.append(
+                discord.SelectOption(
+                    label=cut(f"{label}: {name}", OPTION_LIMIT), value=f"{kind}:{rec.movie_id}"
+                )
+            )
+    return options
+
+
+def hide_line(title: str, kind: str, remembered: bool) -> str:
+    """What the reply says after a press: what was hidden, and whether it is remembered."""
+    name = f"**{discord.utils.escape_markdown(title)}**"
+    if remembered:
+        return (
+            f"{HIDE_LABELS[kind]}: {name} is out of this list and will stay out of your lists "
+            "(/forget clears it)."
+        )
+    return (
+        f"{HIDE_LABELS[kind]}: {name} is out of this list only. Your films are not kept, so I "
+        "do not remember it either."
+    )

@@ -5,6 +5,10 @@ the columns), ``item_counts.npy`` (training ratings per film) and ``metadata.jso
 setting, the input data's checksums, library versions, training time, final loss and the sha256
 of each array file. Loading verifies those checksums and memory-maps the arrays read-only, so
 several processes share one copy and a request never copies the item matrix.
+
+A model may carry extra arrays (``metadata["extra_arrays"]`` names them, e.g. the crowd
+statistics taste profiles use): saved, checksummed and loaded the same way. A model without
+them is still valid; whoever uses them falls back when they are absent.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import platform
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 ARRAYS = ("components", "item_ids", "item_counts")
+# Extra array names are file names inside the model folder: plain words only.
+_EXTRA_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _LIBRARIES = ("boxdrec", "numpy", "scipy", "scikit-learn", "pandas", "joblib")
 
 
@@ -65,6 +72,7 @@ class NMFModel:
     item_ids: np.ndarray  # movieId of each column, int64, ascending
     item_counts: np.ndarray  # training ratings per film
     metadata: dict[str, Any]
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)  # optional extra arrays
 
     @property
     def name(self) -> str:
@@ -88,14 +96,22 @@ def save_model(
     item_ids: np.ndarray,
     item_counts: np.ndarray,
     metadata: dict[str, Any],
+    extras: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
-    """Write a model folder atomically: a complete folder appears at ``target`` or nothing does."""
+    """Write a model folder atomically: a complete folder appears at ``target`` or nothing does.
+
+    ``extras`` are stored as they are (not reordered with the item columns)."""
     order = np.argsort(item_ids)
     arrays = {
         "components": np.ascontiguousarray(components[:, order], dtype=np.float32),
         "item_ids": np.asarray(item_ids, dtype=np.int64)[order],
         "item_counts": np.asarray(item_counts, dtype=np.int32)[order],
     }
+    extras = dict(extras or {})
+    for key in extras:
+        if key in ARRAYS or not _EXTRA_NAME.fullmatch(key):
+            raise ValueError(f"invalid extra array name {key!r}")
+    arrays.update({key: np.ascontiguousarray(arr) for key, arr in extras.items()})
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
@@ -108,6 +124,7 @@ def save_model(
             "format_version": FORMAT_VERSION,
             "name": target.name,
             "shape": list(arrays["components"].shape),
+            "extra_arrays": sorted(extras),
             "files": files,
             "libraries": library_versions(),
         }
@@ -152,8 +169,13 @@ def load_model(path: Path, verify: bool = True) -> NMFModel:
     files = meta.get("files")
     if not isinstance(files, dict):
         raise ModelError(f"{meta_path} lists no file checksums; train the model again.")
+    extra_names = meta.get("extra_arrays", [])
+    if not isinstance(extra_names, list) or not all(
+        isinstance(k, str) and _EXTRA_NAME.fullmatch(k) and k not in ARRAYS for k in extra_names
+    ):
+        raise ModelError(f"{meta_path} lists invalid extra arrays; train the model again.")
     arrays: dict[str, np.ndarray] = {}
-    for key in ARRAYS:
+    for key in (*ARRAYS, *extra_names):
         file = path / f"{key}.npy"
         if not file.is_file():
             raise ModelError(f"{file} is missing; train the model again with 'boxdrec train'.")
@@ -180,5 +202,10 @@ def load_model(path: Path, verify: bool = True) -> NMFModel:
             now["scikit-learn"],
         )
     return NMFModel(
-        path=path, components=comps, item_ids=ids, item_counts=arrays["item_counts"], metadata=meta
+        path=path,
+        components=comps,
+        item_ids=ids,
+        item_counts=arrays["item_counts"],
+        metadata=meta,
+        extras={key: arrays[key] for key in extra_names},
     )

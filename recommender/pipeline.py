@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING
 
 from recommender import config
 from recommender.config import ImportLimits
+from recommender.crowd import crowd_stats
+from recommender.dimensions import name_components, read_tags
 from recommender.download import ensure_dataset
 from recommender.errors import ModelError
 from recommender.hashing import sha256_file
 from recommender.model_store import NMFModel, check_model_name, load_model, save_model
-from recommender.movielens import DEFAULT_DATASET, load_catalogue, read_ratings
+from recommender.movielens import DEFAULT_DATASET, load_catalogue, read_movies, read_ratings
+from recommender.taste_data import taste_extras
 
 if TYPE_CHECKING:
     from recommender.training import TrainConfig
@@ -56,7 +59,17 @@ def train_and_save(
         def progress(done: int, total: int, loss: float) -> None:
             say(f"  iteration {done}/{total}  loss {loss:.4f}")
 
+    # Crowd statistics for taste profiles come from every rating, before training filters them.
+    crowd = crowd_stats(ratings)
     fit, matrix, stats = train(ratings, cfg, progress)
+    dims = name_components(
+        fit.components,
+        matrix.item_ids,
+        matrix.item_counts,
+        read_movies(folder)["genres"],
+        read_tags(folder),
+    )
+    extras, taste_meta = taste_extras(crowd, dims)
     meta = {
         "dataset": cfg.dataset,
         "config": config_dict(cfg),
@@ -74,8 +87,9 @@ def train_and_save(
         "final_loss": fit.loss,
         "loss_history": fit.loss_history,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **taste_meta,
     }
-    return save_model(target, fit.components, matrix.item_ids, matrix.item_counts, meta)
+    return save_model(target, fit.components, matrix.item_ids, matrix.item_counts, meta, extras)
 
 
 def ensure_model(
@@ -122,4 +136,4 @@ def load_service(
 
     data_root = data_root or config.data_dir()
     model = ensure_model(data_root, model_root, name, say)
-    return RecommenderService(load_catalogue(data_root), model, limits)
+    return RecommenderService(load_catalogue(data_root), model, limits, data_root=data_root)

@@ -87,13 +87,37 @@ def _kernel(foldin: FoldIn, w: np.ndarray, cols: np.ndarray, rated: np.ndarray) 
     return left @ h[active][:, rated].astype(np.float64)
 
 
-def _predict_stars(weights: np.ndarray, user: UserVector) -> float | None:
-    rated = np.isfinite(user.stars)
-    if not rated.any():
-        return None
-    w = np.where(rated, weights, 0.0)
+def predict_one(
+    foldin: FoldIn, user: UserVector, position: int, n_drivers: int = 3
+) -> tuple[Ranked, tuple[tuple[int, float], ...]]:
+    """One film as :func:`rank` would show it, plus the user's films whose stars vote on its
+    predicted stars: (index into ``user.positions``, share of the vote), largest first."""
+    w = foldin.transform(user.positions, user.values)
+    col = np.array([position], dtype=np.intp)
+    score = float(np.asarray(w, dtype=foldin.components.dtype) @ foldin.components[:, position])
+    kernel = _kernel(foldin, w, col, user.positions)[0]
+    ranked = Ranked(
+        position=int(position),
+        score=score,
+        stars=_predict_stars(kernel, user),
+        drivers=_drivers(kernel * user.values, n_drivers),
+    )
+    weights, order = _voters(kernel, user)
+    total = float(weights[order].sum())
+    return ranked, tuple((int(j), float(weights[j]) / total) for j in order)
+
+
+def _voters(weights: np.ndarray, user: UserVector) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel weights of the user's rated films and the (up to NEIGHBOURS) that vote."""
+    w = np.where(np.isfinite(user.stars), weights, 0.0)
     order = np.argsort(-w)[:NEIGHBOURS]
-    order = order[w[order] > 0]
+    return w, order[w[order] > 0]
+
+
+def _predict_stars(weights: np.ndarray, user: UserVector) -> float | None:
+    if not np.isfinite(user.stars).any():
+        return None
+    w, order = _voters(weights, user)
     if order.size == 0:
         return float(np.clip(user.scale.mean, 0.5, 5.0))
     votes = float(np.dot(w[order], user.stars[order]) / w[order].sum())

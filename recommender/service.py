@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -28,6 +28,7 @@ from recommender.model_store import NMFModel
 from recommender.movielens import Catalogue
 from recommender.ranking import Ranked, UserVector, rank
 from recommender.scaling import fit_user_scale
+from recommender.taste_data import TasteData
 from recommender.titles import article_to_front, split_brackets, title_key
 from recommender.user_films import UserFilm, UserFilms, user_films_from_match
 
@@ -68,6 +69,15 @@ def stars_text(stars: float) -> str:
     return "★" * (halves // 2) + ("½" if halves % 2 else "")
 
 
+def letterboxd_url(tmdb_id: int | None, imdb_id: int | None) -> str | None:
+    """The film's Letterboxd page, found by its TMDB id (or IMDb id)."""
+    if tmdb_id is not None:
+        return f"https://letterboxd.com/tmdb/{tmdb_id}/"
+    if imdb_id is not None:
+        return f"https://letterboxd.com/imdb/tt{imdb_id:07d}/"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Driver:
     """One of the user's own films that pushes a recommendation up."""
@@ -95,11 +105,7 @@ class Recommendation:
 
     @property
     def letterboxd_url(self) -> str | None:
-        if self.tmdb_id is not None:
-            return f"https://letterboxd.com/tmdb/{self.tmdb_id}/"
-        if self.imdb_id is not None:
-            return f"https://letterboxd.com/imdb/tt{self.imdb_id:07d}/"
-        return None
+        return letterboxd_url(self.tmdb_id, self.imdb_id)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -137,12 +143,19 @@ class RecommenderService:
     """Holds the loaded catalogue and model; thread-safe for concurrent requests (read-only)."""
 
     def __init__(
-        self, catalogue: Catalogue, model: NMFModel, limits: ImportLimits | None = None
+        self,
+        catalogue: Catalogue,
+        model: NMFModel,
+        limits: ImportLimits | None = None,
+        *,
+        data_root: Path | None = None,
     ) -> None:
         start = time.perf_counter()
         self.catalogue = catalogue
         self.model = model
         self.limits = limits or ImportLimits.from_env()
+        # Crowd statistics and dimension names for taste profiles: loaded on first use.
+        self.taste_data = TasteData(model, catalogue, data_root)
         self.matcher = TitleMatcher(catalogue, model_ids=model.item_ids.tolist())
         self.foldin = FoldIn(model.components)
         self.facts = FilmFacts(catalogue, model)
@@ -269,6 +282,12 @@ class RecommenderService:
                 "a few films you enjoyed on Letterboxd, export again and retry."
             )
         return user, used
+
+    def seen_guard(self, films: UserFilms) -> Callable[[int], bool]:
+        """For a model column: does it look like one of ``films``' unmatched films (so probably
+        one they have seen)? The same guard /recommend applies, for other callers."""
+        unmatched = _unmatched_keys(films)
+        return lambda position: self._probably_seen(position, unmatched)
 
     # -- internals ---------------------------------------------------------------------------
 

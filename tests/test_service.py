@@ -12,10 +12,10 @@ import pytest
 from lb_factories import RATINGS_HEADER, WATCHED_HEADER, csv_text, make_zip
 
 from recommender.errors import BoxdrecError
+from recommender.evidence import LOW_STARS, NEUTRAL
 from recommender.export import LetterboxdExport
 from recommender.matching import MatchReport, MatchStatus
 from recommender.scaling import fit_user_scale
-from recommender.evidence import LOW_STARS, NEUTRAL
 from recommender.service import (
     COLD_START_RATED,
     RecommendationResult,

@@ -1,4 +1,4 @@
-"""/help: how to get a Letterboxd export, what the bot reads, and what it keeps (nothing)."""
+"""/help: how to get a Letterboxd export, what the bot reads, and what it keeps."""
 
 from __future__ import annotations
 
@@ -23,13 +23,38 @@ FILES_READ = (
     "Never profile.csv (it holds your email address)."
 )
 KEPT = (
-    "Nothing. Your upload is processed in memory and discarded. Replies are visible only to "
-    "you unless you press **Share to channel**."
+    "Your file is read in memory and discarded. Your matched films (ids, stars, watched and "
+    "watchlist flags, your film names; never your email) are saved so other commands need no "
+    "re-upload, unless you press **Don't keep my films**. `/privacy`: what is kept, for how "
+    "long, who may compare with you. `/forget`: delete it all at once. Replies are visible "
+    "only to you unless you press **Share to channel**."
+)
+PROFILE = (
+    "`/profile`: your taste from your saved films: genres and decades you rate above your "
+    "average, how generously you rate next to MovieLens raters, your strongest taste "
+    "dimensions and a chart. `/profile user:` shows someone's in a server you share, if "
+    "they allow it."
+)
+TOGETHER = (
+    "`/compare user:@friend`: how your ratings agree on films you both rated (after allowing "
+    "for how generously each of you rates, and honest about how few films you share), how "
+    "alike your tastes are, and films each of you loved that the other has not seen. "
+    "`/movienight`: a lobby where 2 to 8 people press **Join**; the starter picks filters "
+    "(genre, decades, well-known or less-known) and presses **Start** for films none of "
+    "you has seen, fair to everyone, with each person's predicted stars."
 )
 OPTIONS = (
     "`count`: how many films, 1–50 (default 10). `exclude_watchlist`: leave out films on your "
-    "watchlist (by default they stay in, marked). **Download CSV** gives a file Letterboxd's "
-    "list importer reads."
+    "watchlist (by default they stay in, marked). `discover`: balanced, less-known or "
+    "obscure. `genre` / `exclude_genre`: one or more genres, comma-separated. `from_decade` / "
+    "`to_decade`: a range of decades. Under the list, **Seen it** / **Not interested** takes "
+    "a film out and re-ranks at once (remembered while your films are kept). **Download "
+    "CSV** gives a file Letterboxd's list importer reads."
+)
+ONE_FILM = (
+    "`/similar film:` the films nearest to one film in the model's taste space. "
+    "`/predict film:` your predicted stars for one film, with the films of yours behind "
+    "them (needs your saved films). Start typing a title and pick it from the list."
 )
 
 
@@ -42,7 +67,10 @@ def help_embed(max_upload_bytes: int, model_name: str) -> discord.Embed:
     )
     embed.add_field(name="What is read", value=FILES_READ, inline=False)
     embed.add_field(name="What the bot keeps", value=KEPT, inline=False)
-    embed.add_field(name="Options", value=OPTIONS, inline=False)
+    embed.add_field(name="Your taste", value=PROFILE, inline=False)
+    embed.add_field(name="With friends", value=TOGETHER, inline=False)
+    embed.add_field(name="One film", value=ONE_FILM, inline=False)
+    embed.add_field(name="/recommend options", value=OPTIONS, inline=False)
     embed.set_footer(text=f"Model: {model_name}, trained on MovieLens ratings (GroupLens).")
     return embed
 

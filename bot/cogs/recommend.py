@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import replace
+from functools import partial
 
 import aiohttp
 import discord
@@ -28,10 +30,15 @@ from bot.errors import (
     OnCooldown,
     WrongFileType,
 )
+from bot.list_options import DECADE_CHOICES, DISCOVER_CHOICES, build_filters, genre_choices
 from bot.settings import Settings
+from bot.social import run_job
+from bot.storage import ProfileStore
 from bot.views import RecommendationView
 from recommender.errors import BoxdrecError
+from recommender.filters import ListFilters
 from recommender.service import RecommendationResult, RecommenderService
+from recommender.user_films import UserFilms
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +58,10 @@ class Recommend(commands.Cog):
         settings: Settings,
         *,
         clock: Callable[[], float] = time.monotonic,
+        store: ProfileStore | None = None,
     ) -> None:
         self.service = service
+        self.store = store  # None: nothing is saved (and the reply says nothing about it)
         self.executor = executor
         self.settings = settings
         self.clock = clock
@@ -67,6 +76,14 @@ class Recommend(commands.Cog):
         file="Your Letterboxd export: the .zip, or the ratings.csv inside it",
         count=f"How many films ({MIN_COUNT}–{MAX_COUNT}, default {DEFAULT_COUNT})",
         exclude_watchlist="Leave out films on your watchlist (default: keep them, marked)",
+        discover="Well-known films, or less-known ones (default: balanced)",
+        genre="Only these genres (one, or several separated by commas)",
+        exclude_genre="Leave out these genres (one, or several separated by commas)",
+        from_decade="Only films from this decade on",
+        to_decade="Only films up to this decade",
+    )
+    @app_commands.choices(
+        discover=DISCOVER_CHOICES, from_decade=DECADE_CHOICES, to_decade=DECADE_CHOICES
     )
     async def recommend(
         self,
@@ -74,11 +91,19 @@ class Recommend(commands.Cog):
         file: discord.Attachment,
         count: app_commands.Range[int, MIN_COUNT, MAX_COUNT] = DEFAULT_COUNT,
         exclude_watchlist: bool = False,
+        discover: str = "balanced",
+        genre: str | None = None,
+        exclude_genre: str | None = None,
+        from_decade: int | None = None,
+        to_decade: int | None = None,
     ) -> None:
         user_id = interaction.user.id
         self._check_cooldown(user_id)
         if not MIN_COUNT <= count <= MAX_COUNT:  # Discord enforces it; discord.py does not
             raise BadCount(count, MIN_COUNT, MAX_COUNT)
+        filters = build_filters(
+            self.service, discover, genre, exclude_genre, from_decade, to_decade
+        )
         limit = self._size_limit(interaction)
         self._check_attachment(file, limit)
         if self.jobs >= self.max_jobs:
@@ -92,7 +117,10 @@ class Recommend(commands.Cog):
             data = await self._download(file)
             if len(data) > limit:  # the attachment's size field is only a claim
                 raise FileTooBig(file.filename, len(data), limit)
-            result = await self._run(data, file.filename, count, exclude_watchlist)
+            hidden = await self._hidden(user_id)
+            result, films = await self._run(
+                data, file.filename, count, exclude_watchlist, filters, hidden
+            )
         finally:
             self.jobs -= 1
         log.info(
@@ -102,12 +130,88 @@ class Recommend(commands.Cog):
             result.seconds,
             result.summary,
         )
-        view = RecommendationView(result, interaction)
+        saved = await self._keep(user_id, films)
+        rerank = partial(self._rerank, films, count, exclude_watchlist, filters)
+        view = RecommendationView(
+            result,
+            interaction,
+            store=self.store if saved else None,
+            rerank=rerank,
+            hidden=hidden,
+        )
         try:
-            await interaction.followup.send(embed=view.current, view=view, ephemeral=True)
+            await interaction.followup.send(
+                self._kept_line(saved, films), embed=view.current, view=view, ephemeral=True
+            )
         except Exception:
             view.stop()  # nobody can press its buttons: do not keep it until the timeout
             raise
+
+    @recommend.autocomplete("genre")
+    @recommend.autocomplete("exclude_genre")
+    async def _genres(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return genre_choices(self.service.facts, current)
+
+    # -- hidden films: "Seen it" / "Not interested" ------------------------------------------
+
+    async def _hidden(self, user_id: int) -> frozenset[int]:
+        """The films the user hid before (remembered only while their films are kept)."""
+        if self.store is None:
+            return frozenset()
+        try:
+            return frozenset(await self.store.hidden(user_id))
+        except Exception:  # the database costs the hiding, never the recommendations
+            log.exception("could not read the hidden films of user %s", user_id)
+            return frozenset()
+
+    async def _rerank(
+        self,
+        films: UserFilms,
+        count: int,
+        exclude_watchlist: bool,
+        filters: ListFilters,
+        hidden: frozenset[int],
+    ) -> RecommendationResult:
+        """The same list again without ``hidden``, in the pool (a press on "Seen it")."""
+        return await run_job(
+            self.executor,
+            self.settings.job_timeout_seconds,
+            self.service.recommend_films,
+            films,
+            count,
+            exclude_watchlist,
+            filters,
+            hidden,
+        )
+
+    # -- consent: saved by default, "Don't keep my films" under the reply --------------------
+
+    async def _keep(self, user_id: int, films: UserFilms) -> bool:
+        if self.store is None:
+            return False
+        try:
+            await self.store.save_films(user_id, films)
+        except Exception:  # a full disk costs the saving, never the recommendations
+            log.exception("could not save the films of user %s", user_id)
+            return False
+        return True
+
+    def _kept_line(self, saved: bool, films: UserFilms) -> str | None:
+        if self.store is None:
+            return None
+        if not saved:
+            return (
+                "Your films could not be saved this time, so /profile, /compare and /movienight "
+                "will need a new upload."
+            )
+        n = len(films.films)
+        return (
+            f"Saved your {n:,} film{'' if n == 1 else 's'} so /profile, /compare and /movienight "
+            f"work without re-uploading; kept {self.settings.retention_days:g} days (see "
+            "/privacy). Rather not? Press **Don't keep my films**."
+        )
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -147,11 +251,17 @@ class Recommend(commands.Cog):
             raise DownloadFailed() from error
 
     async def _run(
-        self, data: bytes, filename: str, count: int, exclude_watchlist: bool
-    ) -> RecommendationResult:
+        self,
+        data: bytes,
+        filename: str,
+        count: int,
+        exclude_watchlist: bool,
+        filters: ListFilters,
+        hidden: frozenset[int],
+    ) -> tuple[RecommendationResult, UserFilms]:
         loop = asyncio.get_running_loop()
         job = loop.run_in_executor(
-            self.executor, self._job, data, filename, count, exclude_watchlist
+            self.executor, self._job, data, filename, count, exclude_watchlist, filters, hidden
         )
         try:
             return await asyncio.wait_for(job, self.settings.job_timeout_seconds)
@@ -161,10 +271,21 @@ class Recommend(commands.Cog):
             raise ExportRejected(str(error)) from error
 
     def _job(
-        self, data: bytes, filename: str, count: int, exclude_watchlist: bool
-    ) -> RecommendationResult:
+        self,
+        data: bytes,
+        filename: str,
+        count: int,
+        exclude_watchlist: bool,
+        filters: ListFilters | None = None,
+        hidden: frozenset[int] = frozenset(),
+    ) -> tuple[RecommendationResult, UserFilms]:
+        start = time.perf_counter()
         export = self.service.read_export(data, filename)
-        return self.service.recommend(export, n=count, exclude_watchlist=exclude_watchlist)
+        films, report = self.service.user_films(export)  # what is saved, with consent
+        result = self.service.recommend_films(
+            films, n=count, exclude_watchlist=exclude_watchlist, filters=filters, hidden=hidden
+        )
+        return replace(result, report=report, seconds=time.perf_counter() - start), films
 
 
 async def setup(bot: commands.Bot) -> None:
@@ -172,4 +293,4 @@ async def setup(bot: commands.Bot) -> None:
 
     if not isinstance(bot, BoxdBot):
         raise TypeError("bot.cogs.recommend needs a BoxdBot (it brings the service and pool)")
-    await bot.add_cog(Recommend(bot.service, bot.executor, bot.settings))
+    await bot.add_cog(Recommend(bot.service, bot.executor, bot.settings, store=bot.store))

@@ -26,6 +26,8 @@ SETTINGS_ENV = (
     "BOXDREC_DATA_DIR",
     "BOXDREC_MODEL_DIR",
     "BOXDREC_MODEL",
+    "BOXDREC_DATABASE",
+    "BOXDREC_RETENTION_DAYS",
     "BOXDREC_MAX_UPLOAD_BYTES",
     "BOXDREC_MAX_UNCOMPRESSED_BYTES",
     "BOXDREC_MAX_ROWS",
@@ -52,6 +54,7 @@ def make_settings(**overrides: Any) -> Settings:
         "data_dir": Path("/nonexistent/movielens"),
         "model_dir": Path("/nonexistent/models"),
         "model": "ml-latest-small",
+        "database": Path("/nonexistent/boxdrec.sqlite3"),  # tests that open it pass a tmp path
         "max_upload_bytes": 10 * MIB,
         "max_concurrent_jobs": 2,
         "user_cooldown_seconds": 10.0,

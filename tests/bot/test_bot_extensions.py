@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -12,6 +13,7 @@ from bot_helpers import make_interaction, make_settings
 
 import bot.client
 from bot.client import EXTENSIONS, BoxdBot, BoxdTree
+from bot.storage import ProfileStore
 
 pytestmark = pytest.mark.movielens
 
@@ -20,16 +22,37 @@ def by_name(options: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {o["name"]: o for o in options}
 
 
-async def test_every_extension_loads_and_the_schema_is_right(service):
-    client = BoxdBot(make_settings(), service=service)
+async def test_every_extension_loads_and_the_schema_is_right(service, tmp_path: Path):
+    store = await ProfileStore.open(tmp_path / "boxdrec.sqlite3", 180)
+    client = BoxdBot(make_settings(), service=service, store=store)
     try:
         for extension in EXTENSIONS:
             await client.load_extension(extension)
         schema = {c.name: c.to_dict(client.tree) for c in client.tree.get_commands()}
-        assert set(schema) == {"recommend", "help"}
+        assert {"recommend", "help", "forget", "privacy"} <= set(schema)
         assert all(len(c["description"]) <= 100 for c in schema.values())
         options = by_name(schema["recommend"]["options"])
-        assert list(options) == ["file", "count", "exclude_watchlist"]
+        assert list(options) == [
+            "file",
+            "count",
+            "exclude_watchlist",
+            "discover",
+            "genre",
+            "exclude_genre",
+            "from_decade",
+            "to_decade",
+        ]
+        assert [c["value"] for c in options["discover"]["choices"]] == [
+            "balanced",
+            "less-known",
+            "obscure",
+        ]
+        assert options["genre"]["autocomplete"] and options["exclude_genre"]["autocomplete"]
+        decades = [c["value"] for c in options["from_decade"]["choices"]]
+        assert decades == list(range(1900, 2030, 10)) and options["to_decade"]["type"] == 4
+        for command in ("similar", "predict"):
+            film = by_name(schema[command]["options"])["film"]
+            assert (film["type"], film["required"], film["autocomplete"]) == (3, True, True)
         assert (options["file"]["type"], options["file"]["required"]) == (11, True)
         count = options["count"]
         assert (count["type"], count["required"], count["min_value"], count["max_value"]) == (
@@ -64,7 +87,7 @@ async def test_the_bot_asks_for_no_privileged_intent_and_uses_our_tree():
 
 @pytest.mark.parametrize("sync", [False, True])
 async def test_setup_hook_loads_the_service_off_the_loop_and_syncs_only_when_asked(
-    service, monkeypatch: pytest.MonkeyPatch, sync: bool
+    service, monkeypatch: pytest.MonkeyPatch, sync: bool, tmp_path: Path
 ):
     threads: list[str] = []
 
@@ -73,7 +96,7 @@ async def test_setup_hook_loads_the_service_off_the_loop_and_syncs_only_when_ask
         return service
 
     monkeypatch.setattr(bot.client, "load_recommender", load)
-    client = BoxdBot(make_settings(), sync_commands=sync)
+    client = BoxdBot(make_settings(database=tmp_path / "boxdrec.sqlite3"), sync_commands=sync)
     try:
         monkeypatch.setattr(client.tree, "sync", mock.AsyncMock(return_value=[]))
         await client.setup_hook()
@@ -100,7 +123,8 @@ async def test_help_is_private_and_explains_the_export(service):
         for name in ("ratings.csv", "watched.csv", "watchlist.csv", "diary.csv", "likes/films.csv"):
             assert name in text
         assert "Never profile.csv" in text
-        assert "Nothing. Your upload is processed in memory and discarded." in text
+        assert "Your file is read in memory and discarded." in text
+        assert "/forget" in text and "/privacy" in text and "never your email" in text
         assert "Files up to 10 MB." in text
         assert len(embed) <= 6000
     finally:

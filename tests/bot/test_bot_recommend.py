@@ -23,6 +23,7 @@ from bot.cogs.recommend import Recommend
 from bot.embeds import film_heading
 from bot.views import RecommendationView
 from recommender.errors import BoxdrecError
+from recommender.filters import ListFilters
 
 pytestmark = pytest.mark.movielens
 
@@ -83,7 +84,7 @@ async def test_defers_first_then_answers_privately_with_the_first_page(
     view = call.kwargs["view"]
     assert isinstance(view, RecommendationView) and view.current is embed
     assert [i.custom_id for i in view.children] == [
-        f"boxdrec:{interaction.id}:{a}" for a in ("prev", "next", "share", "csv")
+        f"boxdrec:{interaction.id}:{a}" for a in ("prev", "next", "share", "csv", "mark")
     ]
     view.stop()
 
@@ -95,8 +96,13 @@ async def test_count_and_exclude_watchlist_reach_the_recommender(
     cog = make_cog(spy, executor, clock)
     interaction, _ = make_interaction()
     await invoke(cog.recommend, interaction, make_attachment(small_export)[0], 3, True)
-    spy.recommend.assert_called_once()
-    assert spy.recommend.call_args.kwargs == {"n": 3, "exclude_watchlist": True}
+    spy.recommend_films.assert_called_once()
+    assert spy.recommend_films.call_args.kwargs == {
+        "n": 3,
+        "exclude_watchlist": True,
+        "filters": ListFilters(),
+        "hidden": frozenset(),
+    }
     embed = interaction.followup.send.await_args.kwargs["embed"]
     assert embed.title == "Your top 3 films"
     assert embed.footer.text.endswith(" · Page 1/1")
@@ -254,7 +260,7 @@ class SlowService:
 
         time.sleep(0.5)
 
-    def recommend(self, *args: Any, **kwargs: Any) -> None:
+    def user_films(self, *args: Any, **kwargs: Any) -> None:
         raise AssertionError("not reached")
 
 
@@ -275,7 +281,7 @@ class BrokenService:
     def read_export(self, data: bytes, filename: str) -> None:
         return None
 
-    def recommend(self, *args: Any, **kwargs: Any) -> None:
+    def user_films(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError("internal detail: /srv/models/ml-32m is corrupt")
 
 

@@ -24,6 +24,8 @@ class BotProcess:
     def __init__(self, fake: FakeDiscord, env: dict[str, str], args: list[str], workdir: Path):
         self.fake = fake
         self.log_path = workdir / f"bot-{fake.port}-{len(list(workdir.glob('bot-*')))}.log"
+        # Each bot keeps its saved films next to its log unless the test names a database.
+        env = {"BOXDREC_DATABASE": str(self.log_path.with_suffix(".sqlite3")), **env}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bot", *args],

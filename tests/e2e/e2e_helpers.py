@@ -69,8 +69,8 @@ def ask(bot: BotProcess, payload: dict, timeout: float = ANSWER_TIMEOUT) -> Repl
 
 def disabled(message: dict) -> set[str]:
     """Labels of the disabled buttons on ``message``."""
-    rows = message["components"]
-    return {c["label"] for row in rows for c in row["components"] if c.get("disabled")}
+    items = [c for row in message["components"] for c in row["components"] if c["type"] == 2]
+    return {c["label"] for c in items if c.get("disabled")}
 
 
 def buttons(message: dict) -> dict[str, str]:

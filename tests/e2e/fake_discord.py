@@ -241,10 +241,37 @@ class FakeDiscord:
         resolved = {"attachments": {att_id: att}}
         return self.slash("recommend", opts, user=user, resolved=resolved, dm=dm)
 
+    def user_option(self, name: str, user: dict[str, Any]) -> tuple[dict, dict]:
+        """A user option naming ``user`` as a member of the guild: ``(option, resolved)``, the
+        resolved part carrying ``users`` and ``members`` (a member without its ``user``)."""
+        member = {k: v for k, v in self.member(user).items() if k != "user"}
+        option = {"name": name, "type": 6, "value": user["id"]}
+        return option, {"users": {user["id"]: user}, "members": {user["id"]: member}}
+
     def press(self, message: dict, custom_id: str, *, user=None, dm=False) -> dict[str, Any]:
         """A click on button ``custom_id`` of ``message`` (a payload this fake returned)."""
         data = {"custom_id": custom_id, "component_type": 2}
         return {**self._interaction(3, data, user, dm), "message": message}
+
+    def choose(
+        self, message: dict, custom_id: str, values: list[str], *, user=None, dm=False
+    ) -> dict[str, Any]:
+        """A pick in the select menu ``custom_id`` of ``message`` (``values`` chosen)."""
+        data = {"custom_id": custom_id, "component_type": 3, "values": list(values)}
+        return {**self._interaction(3, data, user, dm), "message": message}
+
+    def autocomplete(
+        self, name: str, focused: str, *, user=None, dm=False, **options
+    ) -> dict[str, Any]:
+        """Typing in option ``focused`` of ``/name`` (an interaction of type 4): Discord asks
+        the bot for choices, answered by a callback of type 8."""
+        types = {bool: 5, int: 4, str: 3}
+        opts = [{"name": k, "type": types[type(v)], "value": v} for k, v in options.items()]
+        for opt in opts:
+            if opt["name"] == focused:
+                opt["focused"] = True
+        data = {"id": self.snowflake(), "name": name, "type": 1, "options": opts}
+        return self._interaction(4, data, user, dm)
 
     def message(self, body: dict, files: list[Part], msg_id: str, flags: int, channel: str):
         """The Message payload Discord would return for ``body`` (and store it by id)."""
@@ -389,6 +416,7 @@ class FakeDiscord:
         pressed = self.messages.get(state["message_id"] or "")
         if kind in (6, 7) and pressed:  # an update keeps the message and its flags
             state["flags"] = pressed["flags"]
+            state["original"] = pressed["id"]  # and @original then edits the pressed message
         else:
             state["flags"] = data.get("flags", 0) or 0
         info = {"id": iid, "type": 2, "response_message_loading": kind == 5,

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.movielens, pytest.mark.slow]
 LINK = re.compile(r"https://letterboxd\.com/tmdb/(\d+)/")
 ENTRY = re.compile(r"\*\*(\d+)\. \[(.+?)(?: \((\d{4})\))?\]\((https://letterboxd\.com/[^)]+)\)\*\*")
 UNESCAPE = re.compile(r"\\([\\*_~|`\[\]])")
-BUTTONS = ("◀ Previous", "Next ▶", "Share to channel", "Download CSV")
+BUTTONS = ("◀ Previous", "Next ▶", "Share to channel", "Download CSV", "Don't keep my films")
 EXPORT = ("real", "ratings_2022_empty_year_crlf.csv")
 
 
@@ -121,7 +121,9 @@ def test_recommend_answers_with_one_ephemeral_embed(
     assert re.search(r"Page 1/([2-9]|\d\d)", footer), footer
     assert len(embed["description"]) <= 4096
     assert set(recommendation.custom_ids) == set(BUTTONS), answer.message["components"]
-    assert len(answer.message["components"]) == 1
+    navigation = [c.get("label") for c in answer.message["components"][0]["components"]]
+    assert "Don't keep my films" not in navigation  # a deletion not next to "Next"
+    assert answer.message["content"].startswith("Saved your ")
     assert disabled(answer.message) == {"◀ Previous"}  # on the first page
 
 

@@ -70,10 +70,20 @@ def fake() -> Iterator[FakeDiscord]:
 
 @pytest.fixture
 def settings(
-    fake: FakeDiscord, movielens_dir: Path, small_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeDiscord,
+    movielens_dir: Path,
+    small_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> Settings:
     """The settings ``python -m bot`` reads from the e2e tests' environment for the fake."""
-    env = bot_env(fake, movielens_dir, small_model_dir, BOXDREC_MAX_CONCURRENT_JOBS=str(WORKERS))
+    env = bot_env(
+        fake,
+        movielens_dir,
+        small_model_dir,
+        BOXDREC_MAX_CONCURRENT_JOBS=str(WORKERS),
+        BOXDREC_DATABASE=str(tmp_path / "boxdrec.sqlite3"),
+    )
     for name in list(os.environ):
         if name.startswith(("DISCORD_", "BOXDREC_")):
             monkeypatch.delenv(name)

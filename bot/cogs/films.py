@@ -1,0 +1,214 @@
+"""/similar and /predict: one film, picked by title with autocomplete.
+
+Autocomplete cannot be deferred and must answer within 3 s, so it reads the in-memory
+:class:`TitleSearch` directly on the event loop: a search is tens of microseconds (a binary
+search over sorted keys, measured in the report of issue 4), cheaper than a hop to the pool.
+The commands themselves defer and do their work in the bot's pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.embeds import COLOUR, cut, escape_markup
+from bot.errors import UserFacingError
+from bot.profiles import require_profile
+from bot.settings import Settings
+from bot.share import ShareView
+from bot.social import film_link, lines_field, run_job
+from bot.storage import ProfileStore
+from recommender.errors import BoxdrecError
+from recommender.person import FilmCard, film_card
+from recommender.service import RecommenderService, stars_text
+from recommender.similar import (
+    Prediction,
+    SimilarFilm,
+    choice_value,
+    main_dimension,
+    predict_film,
+    resolve_film,
+    similar_films,
+    title_search,
+    warm,
+)
+
+log = logging.getLogger(__name__)
+
+SIMILAR_COUNT = 10
+TITLE_LIMIT = 256
+FOOTER_LIMIT = 2048
+FILM_OPTION = "Start typing a title, then pick the film from the list"
+HOW_SIMILAR = "Nearest in the model's taste space: liked by the same kinds of MovieLens raters"
+HOW_PREDICTED = (
+    "Your stars on the films most like it, weighted by how alike they are, on your own rating scale"
+)
+NEIGHBOURS_FIELD = "Your films most like it (share of the vote)"
+HIDDEN_NOTE = {
+    "seen": "You marked it **Seen it**, so your lists leave it out.",
+    "not_interested": "You marked it **Not interested**, so your lists leave it out.",
+}
+
+
+class FilmNotFound(UserFacingError):
+    """What was typed in ``film:`` is no film the model can place (the message says why)."""
+
+
+def film_title(title: str, year: int | None) -> str:
+    return title + (f" ({year})" if year is not None else "")
+
+
+def similar_embed(anchor: FilmCard, films: list[SimilarFilm], dimension: str) -> discord.Embed:
+    """ "Films like The Godfather (1972)": numbered links, each with what it shares."""
+    lines = [
+        f"**{i}.** {film_link(f.film)}\n{escape_markup(f.reason)}" for i, f in enumerate(films, 1)
+    ]
+    embed = discord.Embed(
+        title=cut(f"Films like {film_title(anchor.title, anchor.year)}", TITLE_LIMIT),
+        url=anchor.letterboxd_url,
+        description=lines_field(lines, 4000, "The model has no other film to compare it with."),
+        colour=COLOUR,
+    )
+    embed.set_footer(
+        text=cut(f"{HOW_SIMILAR}. Its main taste dimension: {dimension}", FOOTER_LIMIT)
+    )
+    return embed
+
+
+def predict_embed(prediction: Prediction, hidden_kind: str | None = None) -> discord.Embed:
+    """The predicted stars, the user's films most like it, and the films that point to it."""
+    film = prediction.film
+    description = [prediction.summary()]
+    if prediction.user_mean is not None:
+        description.append(f"Your average rating is ★{prediction.user_mean:.1f}.")
+    if hidden_kind in HIDDEN_NOTE:
+        description.append(HIDDEN_NOTE[hidden_kind])
+    embed = discord.Embed(
+        title=cut(film_title(film.title, film.year), TITLE_LIMIT),
+        url=film.letterboxd_url,
+        description=" ".join(description),
+        colour=COLOUR,
+    )
+    if prediction.neighbours:
+        lines = [
+            f"{escape_markup(d.title)} {stars_text(d.stars or 0)} · {share:.0%}"
+            for d, share in prediction.neighbours
+        ]
+        embed.add_field(name=NEIGHBOURS_FIELD, value=lines_field(lines))
+    if prediction.drivers:
+        lines = [
+            escape_markup(d.title) + (f" {stars_text(d.stars)}" if d.stars is not None else "")
+            for d in prediction.drivers
+        ]
+        embed.add_field(name="Films of yours that point to it", value=lines_field(lines))
+    genres = " · ".join(film.genres)
+    embed.set_footer(text=cut(f"{genres + ' · ' if genres else ''}{HOW_PREDICTED}", FOOTER_LIMIT))
+    return embed
+
+
+class Films(commands.Cog):
+    def __init__(
+        self,
+        service: RecommenderService,
+        executor: Executor,
+        settings: Settings,
+        store: ProfileStore,
+    ) -> None:
+        self.service = service
+        self.executor = executor
+        self.settings = settings
+        self.store = store
+        self.titles = title_search(service)
+
+    # -- autocomplete ------------------------------------------------------------------------
+
+    def choices(self, current: str) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=label, value=choice_value(movie_id))
+            for movie_id, label in self.titles.search(current)
+        ]
+
+    # -- /similar ------------------------------------------------------------------------------
+
+    @app_commands.command(name="similar", description="Films closest to one film in the model")
+    @app_commands.describe(film=FILM_OPTION)
+    async def similar(self, interaction: discord.Interaction, film: str) -> None:
+        movie_id = self._resolve(film)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        anchor, films, dimension = await run_job(
+            self.executor, self.settings.job_timeout_seconds, self._similar_job, movie_id
+        )
+        log.info("similar films to %s for user %s", movie_id, interaction.user.id)
+        await self._send(interaction, similar_embed(anchor, films, dimension))
+
+    @similar.autocomplete("film")
+    async def _similar_film(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return self.choices(current)
+
+    def _similar_job(self, movie_id: int) -> tuple[FilmCard, list[SimilarFilm], str]:
+        films = similar_films(self.service, movie_id, SIMILAR_COUNT)
+        name, examples = main_dimension(self.service, movie_id)
+        if examples:
+            name += f" (like {', '.join(self.service.title(m) for m in examples)})"
+        return film_card(self.service, movie_id), films, name
+
+    # -- /predict ------------------------------------------------------------------------------
+
+    @app_commands.command(name="predict", description="Your predicted stars for one film")
+    @app_commands.describe(film=FILM_OPTION)
+    async def predict(self, interaction: discord.Interaction, film: str) -> None:
+        movie_id = self._resolve(film)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        me = interaction.user
+        stored = await require_profile(self.store, me, viewer_id=me.id)
+        prediction = await run_job(
+            self.executor,
+            self.settings.job_timeout_seconds,
+            predict_film,
+            self.service,
+            stored.films,
+            movie_id,
+        )
+        log.info("predicted film %s for user %s: %s", movie_id, me.id, prediction.stars)
+        await self._send(interaction, predict_embed(prediction, stored.hidden.get(movie_id)))
+
+    @predict.autocomplete("film")
+    async def _predict_film(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return self.choices(current)
+
+    # -- shared --------------------------------------------------------------------------------
+
+    def _resolve(self, text: str) -> int:
+        try:
+            return resolve_film(self.service, text)
+        except BoxdrecError as error:
+            raise FilmNotFound(str(error)) from error
+
+    @staticmethod
+    async def _send(interaction: discord.Interaction, embed: discord.Embed) -> None:
+        view = ShareView(embed, interaction, "films")
+        try:
+            await interaction.followup.send(embed=embed, view=view, ephemeral=True)
+        except Exception:
+            view.stop()
+            raise
+
+
+async def setup(bot: commands.Bot) -> None:
+    from bot.client import BoxdBot
+
+    if not isinstance(bot, BoxdBot):
+        raise TypeError("bot.cogs.films needs a BoxdBot (it brings the service and store)")
+    # The title index and film norms are built here, in setup_hook, off the event loop: the
+    # first autocomplete must not wait for them.
+    await asyncio.to_thread(warm, bot.service)
+    await bot.add_cog(Films(bot.service, bot.executor, bot.settings, bot.store))

@@ -1,0 +1,316 @@
+"""The /movienight lobby: a public message with Join, Leave and Start, edited into the result.
+
+custom_ids: ``boxdrec:movienight:<lobby id>:join|leave|start``, the lobby id being the id of the
+/movienight interaction. Anyone with saved films may join (2 to 8 people); only the starter may
+start; the starter leaving cancels the night. On Start the message shows "picking…" at once (the
+press is answered within Discord's 3 seconds), the films are ranked in the bot's pool, and the
+same message becomes the result. A lobby nobody starts closes after :data:`LOBBY_TIMEOUT`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import discord
+
+from bot.embeds import COLOUR, cut, escape_markup
+from bot.errors import UserFacingError, report_error
+from bot.profiles import require_profile
+from bot.social import custom_id, film_link, mark_live, name, predicted, run_job
+from bot.storage import ProfileStore, StoredProfile
+from recommender.filters import ListFilters
+from recommender.group import BLEND, MAX_MEMBERS, MIN_MEMBERS, GroupPick, GroupResult, movie_night
+from recommender.service import RecommenderService
+
+log = logging.getLogger(__name__)
+
+# Interaction tokens live 15 minutes; the lobby closes a minute before the starter's expires,
+# so the "closed" edit can still use it.
+LOBBY_TIMEOUT = 14 * 60.0
+DESCRIPTION_LIMIT = 4096
+TITLE = "🎬 Movie night"
+AGGREGATE_NOTE = (
+    f"Group fit = {BLEND:g} × the lowest + {1 - BLEND:g} × the average of each person's "
+    "predicted stars, measured against their own usual ratings (least misery, blended)."
+)
+
+State = Literal["open", "picking", "done", "closed"]
+
+
+class LobbyFull(UserFacingError):
+    def __init__(self) -> None:
+        super().__init__(f"The lobby is full: a movie night takes at most {MAX_MEMBERS} people.")
+
+
+class NotStarter(UserFacingError):
+    def __init__(self, starter: str) -> None:
+        super().__init__(f"Only {starter}, who started this movie night, can start it.")
+
+
+class TooFewPeople(UserFacingError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"A movie night needs at least {MIN_MEMBERS} people: wait for someone to press "
+            "**Join**."
+        )
+
+
+class MemberWithoutFilms(UserFacingError):
+    def __init__(self, who: str) -> None:
+        super().__init__(
+            f"{who} has no saved films any more: they can run /recommend again (and keep their "
+            "films), or press **Leave**."
+        )
+
+
+@dataclass(frozen=True)
+class NightSettings:
+    """What the starter chose."""
+
+    filters: ListFilters
+    allow_rewatch: bool
+    count: int
+
+    def describe(self) -> str:
+        parts = [self.filters.describe() or "any film"]
+        parts.append("rewatches allowed" if self.allow_rewatch else "films none of you has seen")
+        parts.append(f"{self.count} film{'' if self.count == 1 else 's'}")
+        return " · ".join(parts)
+
+
+# -- embeds -------------------------------------------------------------------------------------
+
+
+def joined_names(names: Sequence[str]) -> str:
+    shown = [name(n) for n in names]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def lobby_embed(
+    starter: str, members: Sequence[str], night: NightSettings, closes_at: float
+) -> discord.Embed:
+    who = name(starter)
+    description = (
+        f"{who} is planning a movie night. Press **Join** to be in it (you need films saved "
+        f"with /recommend); {who} presses **Start** when everyone is in. I pick films for the "
+        f"whole group, with each person's predicted stars. Closes <t:{int(closes_at)}:R>."
+    )
+    embed = discord.Embed(title=TITLE, description=description, colour=COLOUR)
+    embed.add_field(name="Settings", value=cut(night.describe(), 1024), inline=False)
+    embed.add_field(
+        name=f"Who's in ({len(members)}/{MAX_MEMBERS})",
+        value=cut(joined_names(members), 1024),
+        inline=False,
+    )
+    return embed
+
+
+def status_embed(text: str) -> discord.Embed:
+    return discord.Embed(title=TITLE, description=text, colour=COLOUR)
+
+
+def result_embed(result: GroupResult, night: NightSettings) -> discord.Embed:
+    films = len(result.picks)
+    title = f"{TITLE}: {films} film{'' if films == 1 else 's'} for {joined_names(result.names)}"
+    footer = cut(f"{night.describe()} · {AGGREGATE_NOTE}", 2048)
+    embed = discord.Embed(title=cut(title, 256), description=describe_picks(result), colour=COLOUR)
+    embed.set_footer(text=footer)
+    return embed
+
+
+def pick_heading(pick: GroupPick) -> str:
+    genres = ", ".join(pick.film.genres[:3])
+    return f"**{pick.rank}. {film_link(pick.film)}**" + (f" · {genres}" if genres else "")
+
+
+def pick_stars(pick: GroupPick, names: Sequence[str]) -> str:
+    stars = " · ".join(f"{name(n)} {predicted(s)}" for n, s in zip(names, pick.stars, strict=True))
+    return f"{stars} · group fit {pick.fair:+.2f}"
+
+
+def describe_picks(result: GroupResult, limit: int = DESCRIPTION_LIMIT) -> str:
+    """Every pick with everyone's stars; reasons shortened evenly (then dropped) to fit."""
+    if not result.picks:
+        return "No film fits: widen the filters or allow rewatches."
+    fixed = [f"{pick_heading(p)}\n{pick_stars(p, result.names)}" for p in result.picks]
+    reasons = [escape_markup(p.reason) for p in result.picks]
+    text = "\n\n".join(f"{f}\n{r}" for f, r in zip(fixed, reasons, strict=True))
+    if len(text) <= limit:
+        return text
+    room = limit - sum(len(f) + 3 for f in fixed)
+    per_reason = room // len(fixed) if room > 0 else 0
+    if per_reason >= 20:
+        return "\n\n".join(
+            f"{f}\n{cut(r, per_reason)}" for f, r in zip(fixed, reasons, strict=True)
+        )
+    return cut("\n\n".join(fixed), limit)
+
+
+# -- the view -----------------------------------------------------------------------------------
+
+
+class Lobby(discord.ui.View):
+    """One movie night: its members (user id -> display name, in joining order) and state."""
+
+    def __init__(
+        self,
+        origin: discord.Interaction,
+        night: NightSettings,
+        *,
+        service: RecommenderService,
+        store: ProfileStore,
+        executor: Executor,
+        job_timeout: float,
+        timeout: float = LOBBY_TIMEOUT,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.lobby_id = origin.id
+        self.starter_id = origin.user.id
+        self.starter_name = origin.user.display_name
+        self.members: dict[int, str] = {origin.user.id: origin.user.display_name}
+        self.night = night
+        self.service = service
+        self.store = store
+        self.executor = executor
+        self.job_timeout = job_timeout
+        self.closes_at = time.time() + timeout
+        self.state: State = "open"
+        # The latest interaction whose token can still edit the lobby message.
+        self.editor = origin
+        for item, action in ((self.join, "join"), (self.leave, "leave"), (self.start, "start")):
+            item.custom_id = custom_id("movienight", origin.id, action)
+        mark_live("movienight", origin.id, True)
+
+    @property
+    def embed(self) -> discord.Embed:
+        return lobby_embed(
+            self.starter_name, list(self.members.values()), self.night, self.closes_at
+        )
+
+    def stop(self) -> None:
+        mark_live("movienight", self.lobby_id, False)
+        super().stop()
+
+    async def _refresh(self, interaction: discord.Interaction) -> None:
+        await interaction.response.edit_message(embed=self.embed, view=self)
+        self.editor = interaction
+
+    async def _tell(self, interaction: discord.Interaction, text: str) -> None:
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @discord.ui.button(label="Join", style=discord.ButtonStyle.success)
+    async def join(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
+        user = interaction.user
+        if self.state != "open":
+            await self._tell(interaction, "The films are already being picked.")
+            return
+        if user.id in self.members:
+            await self._tell(interaction, "You are already in this movie night.")
+            return
+        if len(self.members) >= MAX_MEMBERS:
+            raise LobbyFull()
+        await require_profile(self.store, user, viewer_id=user.id)
+        if len(self.members) >= MAX_MEMBERS:  # someone else got in while the store answered
+            raise LobbyFull()
+        self.members[user.id] = user.display_name
+        log.info("user %s joined movie night %s (%d in)", user.id, self.lobby_id, len(self.members))
+        await self._refresh(interaction)
+
+    @discord.ui.button(label="Leave", style=discord.ButtonStyle.secondary)
+    async def leave(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
+        user = interaction.user
+        if user.id not in self.members or self.state != "open":
+            await self._tell(interaction, "You are not in this movie night.")
+        elif user.id == self.starter_id:
+            self.state = "closed"
+            self.stop()
+            text = f"{name(self.starter_name)} called off this movie night."
+            await interaction.response.edit_message(embed=status_embed(text), view=None)
+        else:
+            del self.members[user.id]
+            await self._refresh(interaction)
+
+    @discord.ui.button(label="Start", style=discord.ButtonStyle.primary)
+    async def start(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
+        if interaction.user.id != self.starter_id:
+            raise NotStarter(name(self.starter_name))
+        if self.state != "open":
+            await self._tell(interaction, "The films are already being picked.")
+            return
+        if len(self.members) < MIN_MEMBERS:
+            raise TooFewPeople()
+        self.state = "picking"
+        picking = f"Picking films for {joined_names(list(self.members.values()))}…"
+        await interaction.response.edit_message(embed=status_embed(picking), view=None)
+        self.editor = interaction
+        try:
+            result = await self._pick()
+        except Exception:
+            self.state = "open"  # show the lobby again; the starter reads why (on_error)
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(embed=self.embed, view=self)
+            raise
+        self.state = "done"
+        self.stop()
+        log.info(
+            "movie night %s: %d films for %d people",
+            self.lobby_id,
+            len(result.picks),
+            len(self.members),
+        )
+        await interaction.edit_original_response(embed=result_embed(result, self.night), view=None)
+
+    async def _pick(self) -> GroupResult:
+        profiles = [await self._profile(uid, who) for uid, who in self.members.items()]
+        return await run_job(
+            self.executor,
+            self.job_timeout,
+            _rank,
+            self.service,
+            profiles,
+            list(self.members.values()),
+            self.night,
+        )
+
+    async def _profile(self, user_id: int, who: str) -> StoredProfile:
+        profile = await self.store.load(user_id)
+        if profile is None:  # forgotten or expired since they joined
+            raise MemberWithoutFilms(name(who))
+        return profile
+
+    async def on_timeout(self) -> None:
+        mark_live("movienight", self.lobby_id, False)
+        if self.state != "open":
+            return
+        self.state = "closed"
+        text = "This movie night closed: nobody started it in time. Run /movienight again."
+        with contextlib.suppress(discord.HTTPException):
+            await self.editor.edit_original_response(embed=status_embed(text), view=None)
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await report_error(interaction, error)
+
+
+def _rank(
+    service: RecommenderService,
+    profiles: Sequence[StoredProfile],
+    names: Sequence[str],
+    night: NightSettings,
+) -> GroupResult:
+    return movie_night(
+        service,
+        [p.films for p in profiles],
+        night.count,
+        night.filters,
+        night.allow_rewatch,
+        names=names,
+        hidden=[p.hidden for p in profiles],
+    )

@@ -1,0 +1,44 @@
+"""Getting someone's saved films for a command, with the message to show when there are none."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.errors import UserFacingError
+from bot.storage import ProfileStore, StoredProfile
+
+NO_FILMS_OWN = (
+    "I have no films saved for you: run /recommend with your Letterboxd export (and keep your "
+    "films when asked)."
+)
+
+
+class NoProfile(UserFacingError):
+    """The user (or the person they asked about) has no saved films, or hides them."""
+
+
+def _name(user: discord.abc.User) -> str:
+    return discord.utils.escape_markdown(user.display_name)
+
+
+async def require_profile(
+    store: ProfileStore, user: discord.abc.User, *, viewer_id: int
+) -> StoredProfile:
+    """``user``'s saved films as ``viewer_id`` may see them, else a clear :class:`NoProfile`.
+
+    Someone else's films need their consent: ``allow_compare`` (on unless they turned it off
+    with /privacy).
+    """
+    profile = await store.load(user.id)
+    if user.id == viewer_id:
+        if profile is None:
+            raise NoProfile(NO_FILMS_OWN)
+        return profile
+    if profile is None:
+        raise NoProfile(
+            f"{_name(user)} has no saved films: they can run /recommend with their Letterboxd "
+            "export and keep their films when asked."
+        )
+    if not profile.allow_compare:
+        raise NoProfile(f"{_name(user)} does not allow comparisons.")
+    return profile

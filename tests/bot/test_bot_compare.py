@@ -1,0 +1,139 @@
+"""/compare's callback: who may be compared, and the embed the caller (and the channel) sees."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import discord
+import pytest
+from bot_helpers import invoke, make_interaction, make_settings, sent_text
+from people_factories import films_of
+from social_helpers import ANA, BO, CY, executor, member, person_films, press, store  # noqa: F401
+
+from bot.cogs.compare import Compare, compare_embed
+from bot.profiles import NO_FILMS_OWN
+from bot.share import ShareView
+from bot.social import stale_message
+from recommender.compare import compare
+from recommender.person import FilmCard
+
+pytestmark = pytest.mark.movielens
+
+
+@pytest.fixture
+def cog(service, executor, store) -> Compare:  # noqa: F811
+    return Compare(service, executor, store, make_settings())
+
+
+@pytest.fixture
+async def saved(service, store):  # noqa: F811
+    """Ana and Bo share 20 films (rated alike); Cy saved films but turned comparisons off."""
+    ana = person_films(service, 0, 40, seed=1)
+    others = person_films(service, 60, 80, seed=2)
+    bo = films_of(service, {f.movie_id: f.stars for f in ana.rated[:20] + others.rated})
+    await store.save_films(ANA, ana)
+    await store.save_films(BO, bo)
+    await store.save_films(CY, person_films(service, 0, 30, seed=3))
+    await store.set_allow_compare(CY, False)
+    return ana, bo
+
+
+def embed_text(embed: discord.Embed) -> str:
+    parts = [embed.title or "", embed.description or ""]
+    parts += [f"{f.name}\n{f.value}" for f in embed.fields]
+    return "\n".join([*parts, embed.footer.text or ""])
+
+
+async def test_comparing_with_yourself_is_refused_at_once(cog):
+    interaction, events = make_interaction(user_id=ANA, name="ana")
+    await invoke(cog.compare, interaction, member(ANA, "ana"))
+    assert events.names == ["send_message"]
+    assert sent_text(interaction).startswith("Pick someone else")
+
+
+async def test_bots_and_people_outside_the_server_are_refused(cog):
+    interaction, _ = make_interaction(user_id=ANA)
+    await invoke(cog.compare, interaction, member(77, "filmbot", bot=True))
+    assert sent_text(interaction) == "filmbot is a bot, and bots keep no films: pick a person."
+    interaction, _ = make_interaction(user_id=ANA)
+    await invoke(cog.compare, interaction, member(BO, "bo", in_guild=False))
+    assert sent_text(interaction) == (
+        "bo is not a member of this server: compare with someone here."
+    )
+
+
+async def test_in_a_dm_it_asks_for_a_server(cog):
+    interaction, _ = make_interaction(user_id=ANA)
+    interaction.guild_id = None
+    await invoke(cog.compare, interaction, member(BO, "bo"))
+    assert "in a server you share" in sent_text(interaction)
+
+
+async def test_the_caller_needs_saved_films(cog, saved):
+    interaction, events = make_interaction(user_id=4040, name="newcomer")
+    await invoke(cog.compare, interaction, member(BO, "bo"))
+    assert events.names == ["defer", "followup"]
+    assert sent_text(interaction) == NO_FILMS_OWN
+
+
+async def test_the_friend_needs_saved_films_and_consent(cog, saved):
+    interaction, _ = make_interaction(user_id=ANA)
+    await invoke(cog.compare, interaction, member(4040, "dee"))
+    assert sent_text(interaction).startswith("dee has no saved films")
+    interaction, _ = make_interaction(user_id=ANA)
+    await invoke(cog.compare, interaction, member(CY, "cy"))
+    assert sent_text(interaction) == "cy does not allow comparisons."
+
+
+async def test_the_comparison_is_one_private_embed_with_a_share_button(cog, saved, service):
+    ana, bo = saved
+    interaction, events = make_interaction(interaction_id=8801, user_id=ANA, name="ana")
+    await invoke(cog.compare, interaction, member(BO, "bo"))
+    assert events.names == ["defer", "followup"]
+    interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
+    call = interaction.followup.send.await_args
+    assert call.kwargs["ephemeral"] is True
+    embed: discord.Embed = call.kwargs["embed"]
+    expected = compare(service, ana, bo)
+    assert expected.n_shared == 20
+    assert embed.title == "You and bo"
+    assert embed.description == expected.verdict
+    text = embed_text(embed)
+    assert f"**{expected.agreement:+.2f}**" in text
+    assert "confidence medium: 20 shared rated films" in text
+    assert f"**{expected.taste_similarity:.2f}** of 1" in text
+    for film in expected.shared_favourites:
+        assert film.film.letterboxd_url in text
+    for loved in expected.for_a:
+        assert f"your predicted ★{loved.predicted_stars:.1f}" in text
+    assert len(embed) <= 6000 and all(len(f.value) <= 1024 for f in embed.fields)
+
+    view = call.kwargs["view"]
+    assert isinstance(view, ShareView)
+    assert view.share.custom_id == "boxdrec:compare:8801:share"
+    assert stale_message(view.share.custom_id) is None  # alive
+    share, _ = make_interaction(user_id=ANA)
+    await press(view, view.share, share)
+    public = share.response.send_message.await_args
+    assert public.kwargs["ephemeral"] is False
+    assert public.kwargs["embed"].title == "ana and bo"
+    assert "For bo, from ana's favourites" in embed_text(public.kwargs["embed"])
+    view.stop()
+    assert stale_message(view.share.custom_id) == (
+        "This button has expired (or the bot restarted): run /compare again."
+    )
+
+
+def test_the_embed_stays_within_discord_limits_with_absurd_titles(service):
+    a = person_films(service, 0, 40, seed=4)
+    result = compare(service, a, a)
+    long = FilmCard(1, "An [absurdly] *long* title " * 40, 1999, ("Drama",), 5, None)
+    padded = replace(
+        result, shared_favourites=tuple(replace(f, film=long) for f in result.shared_favourites)
+    )
+    embed = compare_embed(padded, "A" * 100, "B" * 100)
+    assert len(embed) <= 6000
+    assert all(len(f.value) <= 1024 and len(f.name) <= 256 for f in embed.fields)
+    assert len(embed.title) <= 256
+    assert not re.search(r"\[[^\]]*$", embed.fields[2].value), "a link cut in half"

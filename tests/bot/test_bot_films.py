@@ -1,0 +1,181 @@
+"""/similar and /predict through their callbacks, with autospecced interactions, the real
+service and a real profile store."""
+
+# ruff: noqa: F811 (the executor and store fixtures come from social_helpers)
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import discord
+import pytest
+from bot_helpers import invoke, make_interaction, make_settings, sent_text
+from social_helpers import executor, store  # noqa: F401  (fixtures; parameters reuse the names)
+
+from bot.cogs.films import Films
+from bot.profiles import NO_FILMS_OWN
+from bot.share import ShareView
+from bot.storage import ProfileStore
+from recommender.similar import predict_film
+
+pytestmark = pytest.mark.movielens
+
+GODFATHER, GODFATHER_II = 858, 1221
+
+
+@pytest.fixture
+def cog(service, executor: ThreadPoolExecutor, store: ProfileStore) -> Films:
+    return Films(service, executor, make_settings(), store)
+
+
+@pytest.fixture(scope="module")
+def films(service, letterboxd_dir: Path):
+    export = service.read_export_file(letterboxd_dir / "real" / "ratings_small_crlf.csv")
+    return service.user_films(export)[0]
+
+
+def sent_embed(interaction) -> discord.Embed:
+    call = interaction.followup.send.await_args
+    assert call.kwargs["ephemeral"] is True
+    view = call.kwargs["view"]
+    assert isinstance(view, ShareView)
+    view.stop()
+    return call.kwargs["embed"]
+
+
+# -- autocomplete -------------------------------------------------------------------------------
+
+
+async def test_autocomplete_offers_choices_with_the_movie_id_as_value(cog: Films):
+    interaction, events = make_interaction()
+    for callback in (Films._similar_film, Films._predict_film):
+        choices = await callback(cog, interaction, "godf")
+        assert all(isinstance(c, discord.app_commands.Choice) for c in choices)
+        assert (choices[0].name, choices[0].value) == ("The Godfather (1972)", "id:858")
+        assert 1 < len(choices) <= 25
+    assert len(await Films._similar_film(cog, interaction, "")) == 25
+    assert await Films._similar_film(cog, interaction, "qwxzy plorb") == []
+    assert events.names == []  # autocomplete answers by returning, never by responding
+
+
+async def test_the_autocompletes_are_registered(cog: Films):
+    for command in (cog.similar, cog.predict):
+        assert command._params["film"].autocomplete is not None
+        assert command._params["film"].required
+
+
+# -- /similar -----------------------------------------------------------------------------------
+
+
+async def test_similar_defers_then_lists_the_nearest_films(cog: Films, service):
+    interaction, events = make_interaction()
+    await invoke(cog.similar, interaction, "id:858")
+    assert events.names == ["defer", "followup"]
+    interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
+    embed = sent_embed(interaction)
+    assert embed.title == "Films like The Godfather (1972)"
+    assert embed.url == "https://letterboxd.com/tmdb/238/"
+    first = embed.description.split("\n")[0]
+    assert first == ("**1.** [The Godfather: Part II (1974)](https://letterboxd.com/tmdb/240/)")
+    assert "[The Godfather (1972)]" not in embed.description
+    assert embed.description.count("% alike") == 10
+    assert embed.footer.text.startswith("Nearest in the model's taste space")
+    assert "Its main taste dimension: " in embed.footer.text
+
+
+async def test_similar_takes_free_text_too(cog: Films):
+    interaction, _ = make_interaction()
+    await invoke(cog.similar, interaction, "the godfather")
+    assert sent_embed(interaction).title == "Films like The Godfather (1972)"
+
+
+async def test_similar_with_no_such_film_answers_at_once(cog: Films):
+    interaction, events = make_interaction()
+    await invoke(cog.similar, interaction, "qwxzy plorb")
+    assert events.names == ["send_message"]
+    assert sent_text(interaction) == (
+        "No film called “qwxzy plorb”; pick one from the list as you type."
+    )
+
+
+async def test_similar_to_a_film_the_model_cannot_place(cog: Films):
+    interaction, _ = make_interaction()
+    await invoke(cog.similar, interaction, "id:209163")
+    assert sent_text(interaction).startswith("MovieLens has too few ratings of ")
+
+
+# -- /predict -----------------------------------------------------------------------------------
+
+
+async def test_predict_needs_saved_films(cog: Films):
+    interaction, events = make_interaction()
+    await invoke(cog.predict, interaction, "id:858")
+    assert events.names == ["defer", "followup"]
+    assert sent_text(interaction) == NO_FILMS_OWN
+
+
+async def test_predict_shows_the_stars_and_the_films_behind_them(
+    cog: Films, store: ProfileStore, service, films
+):
+    await store.save_films(1001, films)
+    unseen = service.recommend_films(films, n=1).items[0]
+    interaction, events = make_interaction(user_id=1001)
+    await invoke(cog.predict, interaction, f"id:{unseen.movie_id}")
+    assert events.names == ["defer", "followup"]
+    embed = sent_embed(interaction)
+    expected = predict_film(service, films, unseen.movie_id)
+    assert embed.title == f"{unseen.title} ({unseen.year})"
+    assert embed.url == unseen.letterboxd_url
+    assert embed.description.startswith(f"Predicted for you: ★{unseen.predicted_stars:.1f}.")
+    assert f"Your average rating is ★{expected.user_mean:.1f}." in embed.description
+    fields = {f.name: f.value for f in embed.fields}
+    neighbours = fields["Your films most like it (share of the vote)"].split("\n")
+    assert len(neighbours) == len(expected.neighbours)
+    driver, share = expected.neighbours[0]
+    assert neighbours[0].startswith(driver.title) and neighbours[0].endswith(f"{share:.0%}")
+    assert (
+        fields["Films of yours that point to it"]
+        .split("\n")[0]
+        .startswith(expected.drivers[0].title)
+    )
+
+
+async def test_predict_a_film_they_rated_and_one_they_hid(cog: Films, store: ProfileStore, films):
+    await store.save_films(1001, films)
+    rated = films.rated[0]
+    await store.hide(1001, rated.movie_id, "not_interested")
+    interaction, _ = make_interaction(user_id=1001)
+    await invoke(cog.predict, interaction, f"id:{rated.movie_id}")
+    description = sent_embed(interaction).description
+    assert description.startswith("You rated it ")
+    assert "from your other films the model would have predicted ★" in description
+    assert "You marked it **Not interested**" in description
+
+
+async def test_predict_a_film_the_model_cannot_place(cog: Films, store: ProfileStore, films):
+    await store.save_films(1001, films)
+    interaction, events = make_interaction(user_id=1001)
+    await invoke(cog.predict, interaction, "id:209163")
+    assert events.names == ["send_message"]  # refused before deferring
+    assert "for the model to place it" in sent_text(interaction)
+
+
+# -- the Share button ---------------------------------------------------------------------------
+
+
+async def test_share_posts_publicly_and_only_for_the_owner(cog: Films):
+    interaction, _ = make_interaction(interaction_id=4242, user_id=1001)
+    await invoke(cog.similar, interaction, "id:858")
+    call = interaction.followup.send.await_args
+    view: ShareView = call.kwargs["view"]
+    try:
+        assert view.share.custom_id == "boxdrec:films:4242:share"
+        mallory, _ = make_interaction(user_id=6666)
+        assert await view.interaction_check(mallory) is False
+        assert sent_text(mallory) == "This button belongs to the person who asked."
+        press, _ = make_interaction(user_id=1001)
+        await view.share.callback(press)
+        shared = press.response.send_message.await_args
+        assert shared.kwargs == {"embed": call.kwargs["embed"], "ephemeral": False}
+    finally:
+        view.stop()

@@ -1,0 +1,219 @@
+"""End to end: three people upload their exports, two compare, three hold a movie night.
+
+The real bot process against the fake Discord. Expected values come from the same recommender
+(the session's model) run in the test process on the same exports: the bot must show exactly
+what the recommender computes, and never a film any member has watched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from bot_process import BotProcess
+from e2e_helpers import Reply, ask, buttons
+from fake_discord import FakeDiscord
+
+from bot.profiles import NO_FILMS_OWN
+from recommender.compare import agreement_words, compare
+from recommender.group import movie_night
+from recommender.user_films import UserFilms
+
+pytestmark = [pytest.mark.movielens, pytest.mark.slow]
+
+EXPORTS = {
+    "alice": "ratings_2022_empty_year_crlf.csv",
+    "bob": "ratings_2017_slug_uris_crlf.csv",
+    "carol": "ratings_2026_spanish.csv",
+}
+TMDB = re.compile(r"\]\(https://letterboxd\.com/tmdb/(\d+)/\)")
+
+
+@dataclass
+class People:
+    users: dict[str, dict]  # name -> the fake's user payload
+    films: dict[str, UserFilms]  # name -> what the recommender makes of their export
+
+
+@pytest.fixture(scope="module")
+def people(bot: BotProcess, fake: FakeDiscord, letterboxd_dir: Path, service) -> People:
+    """Alice, Bob and Carol each upload a different real export with /recommend (and keep
+    their films, the default)."""
+    users, films = {}, {}
+    for name, filename in EXPORTS.items():
+        user = users[name] = fake.user(fake.snowflake(), name)
+        data = (letterboxd_dir / "real" / filename).read_bytes()
+        answer = ask(bot, fake.recommend(filename, data, count=1, user=user))
+        assert "Saved your" in answer.text, answer.text
+        films[name] = service.user_films(service.read_export(data, filename))[0]
+    return People(users, films)
+
+
+def compare_payload(fake: FakeDiscord, asker: dict, target: dict, dm: bool = False) -> dict:
+    option, resolved = fake.user_option("user", target)
+    if dm:  # a DM resolves users only
+        resolved = {"users": resolved["users"]}
+    return fake.slash("compare", [option], user=asker, resolved=resolved, dm=dm)
+
+
+def fields(answer: Reply) -> dict[str, str]:
+    [embed] = answer.embeds
+    return {f["name"]: f["value"] for f in embed["fields"]}
+
+
+def linked(text: str) -> list[int]:
+    """The TMDB ids of the films linked in ``text``, in order."""
+    return [int(t) for t in TMDB.findall(text)]
+
+
+def tmdb(service, movie_ids) -> set[int]:
+    """The TMDB ids of these movieIds (a few MovieLens films share one)."""
+    ids = service.catalogue.movies["tmdbId"].reindex(list(movie_ids)).dropna()
+    return {int(t) for t in ids}
+
+
+def tmdb_ids(films) -> list[int | None]:
+    return [f.film.tmdb_id for f in films]
+
+
+# -- /compare ----------------------------------------------------------------------------------
+
+
+def test_compare_shows_agreement_overlap_and_films(bot, fake, people, service):
+    alice, bob = people.users["alice"], people.users["bob"]
+    expected = compare(service, people.films["alice"], people.films["bob"])
+    answer = ask(bot, compare_payload(fake, alice, bob))
+    assert answer.ephemeral
+    [embed] = answer.embeds
+    assert embed["title"] == "You and Bob"
+    assert embed["description"] == expected.verdict
+    got = fields(answer)
+    shared = {f.movie_id for f in people.films["alice"].rated} & {
+        f.movie_id for f in people.films["bob"].rated
+    }
+    assert expected.n_shared == len(shared) > 30
+    assert got["Agreement on shared films"] == (
+        f"**{expected.agreement:+.2f}** ({agreement_words(expected.agreement)}) · confidence "
+        f"high: {len(shared)} shared rated films"
+    )
+    assert got["Taste similarity"].startswith(f"**{expected.taste_similarity:.2f}** of 1")
+    favourites = linked(got["Shared favourites"])
+    assert favourites == tmdb_ids(expected.shared_favourites)
+    assert set(favourites) <= tmdb(service, shared)
+    assert linked(got["Where you disagree most"]) == tmdb_ids(expected.disagreements)
+    for_alice = linked(got["For you, from Bob's favourites"])
+    assert for_alice == tmdb_ids(expected.for_a) and for_alice
+    assert not {f.film.movie_id for f in expected.for_a} & people.films["alice"].seen_ids
+    for_bob = linked(got["For Bob, from your favourites"])
+    assert for_bob == tmdb_ids(expected.for_b)
+    assert not {f.film.movie_id for f in expected.for_b} & people.films["bob"].seen_ids
+    assert "your predicted ★" in got["For you, from Bob's favourites"]
+    assert set(buttons(answer.message)) == {"Share to channel"}
+
+
+def test_compare_share_posts_a_named_copy(bot, fake, people):
+    alice, bob = people.users["alice"], people.users["bob"]
+    answer = ask(bot, compare_payload(fake, alice, bob))
+    share_id = buttons(answer.message)["Share to channel"]
+    assert re.fullmatch(r"boxdrec:compare:\d+:share", share_id)
+    shared = ask(bot, fake.press(answer.message, share_id, user=alice))
+    assert not shared.ephemeral
+    assert shared.embeds[0]["title"] == "Alice and Bob"
+    # Only Alice may share her comparison.
+    refused = ask(bot, fake.press(answer.message, share_id, user=bob))
+    assert refused.ephemeral and "belongs to the person who asked" in refused.text
+
+
+def test_compare_refusals(bot, fake, people):
+    alice, dave = people.users["alice"], fake.user(fake.snowflake(), "dave")
+    own = ask(bot, compare_payload(fake, alice, alice))
+    assert own.ephemeral and own.text.startswith("Pick someone else")
+    nobody = ask(bot, compare_payload(fake, alice, dave))
+    assert nobody.ephemeral and nobody.text.startswith("Dave has no saved films")
+    stranger = ask(bot, compare_payload(fake, dave, alice))
+    assert stranger.ephemeral and stranger.text == NO_FILMS_OWN
+    in_dm = ask(bot, compare_payload(fake, alice, people.users["bob"], dm=True))
+    assert in_dm.ephemeral and "in a server you share" in in_dm.text
+
+
+# -- /movienight -------------------------------------------------------------------------------
+
+
+def test_movie_night_lobby_join_start_and_result(bot, fake, people, service):
+    alice, bob, carol = (people.users[n] for n in ("alice", "bob", "carol"))
+    dave = fake.user(fake.snowflake(), "dave")
+    lobby = ask(
+        bot, fake.slash("movienight", [{"name": "count", "type": 4, "value": 5}], user=alice)
+    )
+    assert lobby.req.json["type"] == 4 and not lobby.ephemeral  # public: a group activity
+    ids = buttons(lobby.message)
+    assert set(ids) == {"Join", "Leave", "Start"}
+    assert all(re.fullmatch(r"boxdrec:movienight:\d+:(join|leave|start)", c) for c in ids.values())
+    assert "Who's in (1/8) Alice" in lobby.text
+
+    early = ask(bot, fake.press(lobby.message, ids["Start"], user=alice))
+    assert early.ephemeral and "needs at least 2 people" in early.text
+
+    for user, count in ((bob, 2), (carol, 3)):
+        joined = ask(bot, fake.press(lobby.message, ids["Join"], user=user))
+        assert joined.req.json["type"] == 7 and not joined.ephemeral, joined.req.json
+        assert f"Who's in ({count}/8)" in joined.text
+    assert "Alice, Bob and Carol" in joined.text
+
+    no_films = ask(bot, fake.press(lobby.message, ids["Join"], user=dave))
+    assert no_films.ephemeral and no_films.text == NO_FILMS_OWN
+    not_starter = ask(bot, fake.press(lobby.message, ids["Start"], user=bob))
+    assert not_starter.ephemeral
+    assert not_starter.text == "Only Alice, who started this movie night, can start it."
+
+    start = fake.press(lobby.message, ids["Start"], user=alice)
+    picking = ask(bot, start)
+    assert picking.req.json["type"] == 7 and "Picking films" in picking.text
+    edit = bot.wait_for(
+        lambda r: r.method == "PATCH" and start["token"] in r.path and 200 <= r.status < 300
+    )
+    assert edit.path.endswith("/messages/@original")
+    assert edit.response["id"] == lobby.message["id"], "the lobby message itself shows the result"
+    [embed] = edit.json["embeds"]
+    assert embed["title"] == "🎬 Movie night: 5 films for Alice, Bob and Carol"
+    assert edit.json["components"] == []
+    entries = embed["description"].split("\n\n")
+    assert len(entries) == 5
+    for entry in entries:
+        assert re.search(
+            r"Alice ★\d\.\d · Bob ★\d\.\d · Carol ★\d\.\d · group fit [+-]\d\.\d\d", entry
+        ), entry
+    members = [people.films[n] for n in ("alice", "bob", "carol")]
+    expected = movie_night(service, members, 5, names=["Alice", "Bob", "Carol"])
+    shown = linked(embed["description"])
+    assert shown == [p.film.tmdb_id for p in expected.picks]
+    picked = {p.film.movie_id for p in expected.picks}
+    watched = set().union(*(f.seen_ids for f in members))
+    assert len(picked) == 5 and not picked & watched
+    assert not set(shown) & tmdb(service, watched), "a listed film's link is a watched film's"
+    assert "Group fit = 0.5 × the lowest" in embed["footer"]["text"]
+
+    # The night is over: its buttons answer, privately, that it has ended.
+    late = fake.press(lobby.message, ids["Join"], user=dave)
+    ended = ask(bot, late)
+    assert ended.ephemeral and ended.text.startswith("This movie night has ended")
+
+
+def test_the_lobby_is_full_at_eight(bot, fake, people, letterboxd_dir):
+    alice = people.users["alice"]
+    lobby = ask(bot, fake.slash("movienight", user=alice))
+    join = buttons(lobby.message)["Join"]
+    data = (letterboxd_dir / "real" / "ratings_small_crlf.csv").read_bytes()
+    for i in range(8):
+        user = fake.user(fake.snowflake(), f"guest{i}")
+        ask(bot, fake.recommend("ratings.csv", data, count=1, user=user))
+        answer = ask(bot, fake.press(lobby.message, join, user=user))
+        if i < 7:
+            assert f"Who's in ({i + 2}/8)" in answer.text
+        else:
+            assert answer.ephemeral
+            assert answer.text == "The lobby is full: a movie night takes at most 8 people."
+    leave = ask(bot, fake.press(lobby.message, buttons(lobby.message)["Leave"], user=alice))
+    assert "called off" in leave.text and leave.message["components"] == []
