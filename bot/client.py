@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import report_error
+from bot.jobs import JobQueue
 from bot.settings import Settings
 from bot.social import stale_message
 from bot.storage import ProfileStore
@@ -95,6 +96,13 @@ class BoxdBot(commands.Bot):
         self._purger: asyncio.Task[None] | None = None
         self.executor = ThreadPoolExecutor(
             max_workers=settings.max_concurrent_jobs, thread_name_prefix="boxdrec-job"
+        )
+        # Every command's heavy work goes through this fair, bounded line (bot/jobs.py).
+        self.jobs = JobQueue(
+            self.executor,
+            workers=settings.max_concurrent_jobs,
+            max_waiting=settings.max_queued_jobs,
+            per_user=settings.max_jobs_per_user,
         )
 
     @property

@@ -105,6 +105,16 @@ def _quote(filename: str) -> str:
     return f"“{discord.utils.escape_markdown(name)}”"
 
 
+# Set in ``interaction.extras`` once a place-in-line notice replaced "thinking…" (bot/answers.py).
+NOTICE_KEY = "boxdrec_queue_notice"
+
+
+def notice_shown(interaction: discord.Interaction) -> bool:
+    """Whether this interaction's message is a place-in-line notice, to be answered by edit."""
+    extras = getattr(interaction, "extras", None)
+    return isinstance(extras, dict) and extras.get(NOTICE_KEY) is True
+
+
 def new_error_id() -> str:
     return secrets.token_hex(4)
 
@@ -140,7 +150,9 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
         )
     message = user_message(error, error_id)
     try:
-        if interaction.response.is_done():
+        if notice_shown(interaction):  # the message reads "you're number N in line": replace it
+            await interaction.edit_original_response(content=message, embed=None, view=None)
+        elif interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)
         else:
             await interaction.response.send_message(message, ephemeral=True)

@@ -146,7 +146,7 @@ class JobQueue:
         try:
             return await asyncio.wait_for(asyncio.shield(job.result), timeout)
         except TimeoutError:
-            log.warning("job of user %s ran over %.0f s", job.user_id, timeout)
+            log.warning("job of user %s ran over %g s", job.user_id, timeout)
             raise JobTimeout(timeout) from None
 
     def _pump(self) -> None:

@@ -13,16 +13,17 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import discord
 
+from bot.answers import run_job
 from bot.embeds import COLOUR, cut, escape_markup
 from bot.errors import UserFacingError, report_error
+from bot.jobs import JobQueue
 from bot.profiles import require_profile
-from bot.social import custom_id, film_link, mark_live, name, predicted, run_job
+from bot.social import SocialRejected, custom_id, film_link, mark_live, name, predicted
 from bot.storage import ProfileStore, StoredProfile
 from recommender.filters import ListFilters
 from recommender.group import BLEND, MAX_MEMBERS, MIN_MEMBERS, GroupPick, GroupResult, movie_night
@@ -165,7 +166,7 @@ class Lobby(discord.ui.View):
         *,
         service: RecommenderService,
         store: ProfileStore,
-        executor: Executor,
+        jobs: JobQueue,
         job_timeout: float,
         timeout: float = LOBBY_TIMEOUT,
     ) -> None:
@@ -177,7 +178,7 @@ class Lobby(discord.ui.View):
         self.night = night
         self.service = service
         self.store = store
-        self.executor = executor
+        self.jobs = jobs
         self.job_timeout = job_timeout
         self.closes_at = time.time() + timeout
         self.state: State = "open"
@@ -269,13 +270,15 @@ class Lobby(discord.ui.View):
     async def _pick(self) -> GroupResult:
         profiles = [await self._profile(uid, who) for uid, who in self.members.items()]
         return await run_job(
-            self.executor,
+            self.jobs,
+            self.starter_id,  # the lobby message is the answer: no place-in-line notice
             self.job_timeout,
             _rank,
             self.service,
             profiles,
             list(self.members.values()),
             self.night,
+            rejected=SocialRejected,
         )
 
     async def _profile(self, user_id: int, who: str) -> StoredProfile:

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     )
 
     max_concurrent_jobs: PositiveInt = Field(2, validation_alias="BOXDREC_MAX_CONCURRENT_JOBS")
+    # Jobs waiting for a worker (beyond these, "busy, try again in N seconds"), and jobs one
+    # user may have waiting or running at once (bot/jobs.py).
+    max_queued_jobs: PositiveInt = Field(64, validation_alias="BOXDREC_MAX_QUEUED_JOBS")
+    max_jobs_per_user: PositiveInt = Field(2, validation_alias="BOXDREC_MAX_JOBS_PER_USER")
     user_cooldown_seconds: float = Field(
         10.0, ge=0, validation_alias="BOXDREC_USER_COOLDOWN_SECONDS"
     )

@@ -1,4 +1,4 @@
-"""What /compare and /movienight share: film lines, running a job in the pool, stale buttons.
+"""What /compare and /movienight share: film lines, stale buttons.
 
 Their buttons carry ``boxdrec:<kind>:<id>:<action>`` custom ids: kind ``compare``,
 ``movienight``, or another command's name for its Share button (bot/share.py). Views live in
@@ -7,22 +7,15 @@ memory only, so after a restart or a timeout a press on one of them would get no
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from concurrent.futures import Executor
-from typing import TypeVar
-
 from discord.ext import commands
 
 from bot.embeds import cut, escape_markup
-from bot.errors import JobTimeout, UserFacingError
+from bot.errors import UserFacingError
+from bot.jobs import JobQueue
 from bot.settings import Settings
 from bot.storage import ProfileStore
-from recommender.errors import BoxdrecError
 from recommender.person import FilmCard
 from recommender.service import RecommenderService
-
-T = TypeVar("T")
 
 FIELD_LIMIT = 900  # below Discord's 1024 a field, so six fields stay within 6000 an embed
 NAME_LIMIT = 32  # a display name as shown inside a line
@@ -40,17 +33,17 @@ _live: set[tuple[str, int]] = set()  # (kind, id) of the views alive in this pro
 
 
 class SocialCog(commands.Cog):
-    """A cog that needs the recommender, the bot's pool, the profile store and the settings."""
+    """A cog that needs the recommender, the job queue, the profile store and the settings."""
 
     def __init__(
         self,
         service: RecommenderService,
-        executor: Executor,
+        jobs: JobQueue,
         store: ProfileStore,
         settings: Settings,
     ) -> None:
         self.service = service
-        self.executor = executor
+        self.jobs = jobs
         self.store = store
         self.settings = settings
 
@@ -81,18 +74,6 @@ def stale_message(custom_id_value: str) -> str | None:
     return STALE_MESSAGES.get(
         kind, f"This button has expired (or the bot restarted): run /{kind} again."
     )
-
-
-async def run_job(executor: Executor, timeout: float, fn: Callable[..., T], *args: object) -> T:
-    """``fn(*args)`` in the bot's pool, with a timeout; recommender errors become user errors."""
-    loop = asyncio.get_running_loop()
-    job = loop.run_in_executor(executor, fn, *args)
-    try:
-        return await asyncio.wait_for(job, timeout)
-    except TimeoutError:
-        raise JobTimeout(timeout) from None
-    except BoxdrecError as error:
-        raise SocialRejected(str(error)) from error
 
 
 def name(display_name: str) -> str:

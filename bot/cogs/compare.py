@@ -14,11 +14,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.answers import answer, run_job
 from bot.embeds import COLOUR, cut
 from bot.errors import UserFacingError
 from bot.profiles import require_profile
 from bot.share import ShareView
-from bot.social import SocialCog, film_link, lines_field, name, predicted, run_job
+from bot.social import SocialCog, SocialRejected, film_link, lines_field, name, predicted
 from recommender.compare import (
     MIN_SHARED,
     SHRINK_FILMS,
@@ -165,12 +166,14 @@ class Compare(SocialCog):
         mine = await require_profile(self.store, me, viewer_id=me.id)
         theirs = await require_profile(self.store, user, viewer_id=me.id)
         result = await run_job(
-            self.executor,
+            self.jobs,
+            interaction,
             self.settings.job_timeout_seconds,
             compare,
             self.service,
             mine.films,
             theirs.films,
+            rejected=SocialRejected,
         )
         log.info(
             "compared user %s with %s: %d shared films, agreement %s",
@@ -182,8 +185,8 @@ class Compare(SocialCog):
         public = compare_embed(result, me.display_name, user.display_name)
         view = ShareView(public, interaction, "compare")
         try:
-            await interaction.followup.send(
-                embed=compare_embed(result, None, user.display_name), view=view, ephemeral=True
+            await answer(
+                interaction, embed=compare_embed(result, None, user.display_name), view=view
             )
         except Exception:
             view.stop()
@@ -195,4 +198,4 @@ async def setup(bot: commands.Bot) -> None:
 
     if not isinstance(bot, BoxdBot):
         raise TypeError("bot.cogs.compare needs a BoxdBot (it brings the service and the store)")
-    await bot.add_cog(Compare(bot.service, bot.executor, bot.store, bot.settings))
+    await bot.add_cog(Compare(bot.service, bot.jobs, bot.store, bot.settings))

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Executor
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.answers import answer, run_job
 from bot.embeds import COLOUR, cut, escape_markup
 from bot.errors import UserFacingError
+from bot.jobs import JobQueue
 from bot.profiles import require_profile
 from bot.settings import Settings
 from bot.share import ShareView
-from bot.social import film_link, lines_field, run_job
+from bot.social import SocialRejected, film_link, lines_field
 from bot.storage import ProfileStore
 from recommender.errors import BoxdrecError
 from recommender.person import FilmCard, film_card
@@ -115,12 +116,12 @@ class Films(commands.Cog):
     def __init__(
         self,
         service: RecommenderService,
-        executor: Executor,
+        jobs: JobQueue,
         settings: Settings,
         store: ProfileStore,
     ) -> None:
         self.service = service
-        self.executor = executor
+        self.jobs = jobs
         self.settings = settings
         self.store = store
         self.titles = title_search(service)
@@ -141,7 +142,12 @@ class Films(commands.Cog):
         movie_id = self._resolve(film)
         await interaction.response.defer(ephemeral=True, thinking=True)
         anchor, films, dimension = await run_job(
-            self.executor, self.settings.job_timeout_seconds, self._similar_job, movie_id
+            self.jobs,
+            interaction,
+            self.settings.job_timeout_seconds,
+            self._similar_job,
+            movie_id,
+            rejected=SocialRejected,
         )
         log.info("similar films to %s for user %s", movie_id, interaction.user.id)
         await self._send(interaction, similar_embed(anchor, films, dimension))
@@ -169,12 +175,14 @@ class Films(commands.Cog):
         me = interaction.user
         stored = await require_profile(self.store, me, viewer_id=me.id)
         prediction = await run_job(
-            self.executor,
+            self.jobs,
+            interaction,
             self.settings.job_timeout_seconds,
             predict_film,
             self.service,
             stored.films,
             movie_id,
+            rejected=SocialRejected,
         )
         log.info("predicted film %s for user %s: %s", movie_id, me.id, prediction.stars)
         await self._send(interaction, predict_embed(prediction, stored.hidden.get(movie_id)))
@@ -197,7 +205,7 @@ class Films(commands.Cog):
     async def _send(interaction: discord.Interaction, embed: discord.Embed) -> None:
         view = ShareView(embed, interaction, "films")
         try:
-            await interaction.followup.send(embed=embed, view=view, ephemeral=True)
+            await answer(interaction, embed=embed, view=view)
         except Exception:
             view.stop()
             raise
@@ -211,4 +219,4 @@ async def setup(bot: commands.Bot) -> None:
     # The title index and film norms are built here, in setup_hook, off the event loop: the
     # first autocomplete must not wait for them.
     await asyncio.to_thread(warm, bot.service)
-    await bot.add_cog(Films(bot.service, bot.executor, bot.settings, bot.store))
+    await bot.add_cog(Films(bot.service, bot.jobs, bot.settings, bot.store))

@@ -96,7 +96,7 @@ class MovieNight(SocialCog):
             night,
             service=self.service,
             store=self.store,
-            executor=self.executor,
+            jobs=self.jobs,
             job_timeout=self.settings.job_timeout_seconds,
         )
         log.info("user %s opened movie night %s (%s)", user.id, interaction.id, night.describe())
@@ -155,4 +155,4 @@ async def setup(bot: commands.Bot) -> None:
 
     if not isinstance(bot, BoxdBot):
         raise TypeError("bot.cogs.movienight needs a BoxdBot (it brings the service and the store)")
-    await bot.add_cog(MovieNight(bot.service, bot.executor, bot.store, bot.settings))
+    await bot.add_cog(MovieNight(bot.service, bot.jobs, bot.store, bot.settings))

@@ -15,7 +15,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import UserFacingError
+from bot.answers import answer, run_job
+from bot.errors import JobTimeout, UserFacingError
 from bot.profile_embed import CHART_NAME, profile_embed
 from bot.profiles import require_profile
 from bot.share import ShareView
@@ -103,7 +104,7 @@ class Profile(SocialCog):
             self._check_may_ask(interaction, target)
         await interaction.response.defer(ephemeral=True, thinking=True)
         stored = await require_profile(self.store, target, viewer_id=viewer.id)
-        profile, chart = await self._run(stored.films)
+        profile, chart = await self._run(interaction, stored.films)
         embed = profile_embed(profile, target.display_name, own=own, saved_at=stored.saved_at)
         log.info(
             "profile of user %s for user %s: %d films, %d dimensions, chart %d bytes",
@@ -114,14 +115,12 @@ class Profile(SocialCog):
             len(chart),
         )
         if not own:  # someone else's profile is for the asker's eyes only: no Share
-            await interaction.followup.send(embed=embed, file=chart_file(chart), ephemeral=True)
+            await answer(interaction, embed=embed, file=chart_file(chart))
             return
         public = profile_embed(profile, target.display_name, own=False)
         view = ProfileShareView(public, interaction, chart)
         try:
-            await interaction.followup.send(
-                embed=embed, file=chart_file(chart), view=view, ephemeral=True
-            )
+            await answer(interaction, embed=embed, file=chart_file(chart), view=view)
         except Exception:
             view.stop()
             raise
@@ -134,13 +133,14 @@ class Profile(SocialCog):
         if not isinstance(target, discord.Member) or target.guild.id != interaction.guild_id:
             raise ProfileRefused(not_a_member(target.display_name))
 
-    async def _run(self, films: UserFilms) -> tuple[TasteProfile, bytes]:
-        loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(self.executor, profile_job, self.service, films)
+    async def _run(
+        self, interaction: discord.Interaction, films: UserFilms
+    ) -> tuple[TasteProfile, bytes]:
+        timeout = self.settings.job_timeout_seconds
         try:
-            return await asyncio.wait_for(job, self.settings.job_timeout_seconds)
-        except TimeoutError:
-            raise ProfileTimeout(self.settings.job_timeout_seconds) from None
+            return await run_job(self.jobs, interaction, timeout, profile_job, self.service, films)
+        except JobTimeout:
+            raise ProfileTimeout(timeout) from None
 
 
 async def setup(bot: commands.Bot) -> None:
@@ -148,7 +148,7 @@ async def setup(bot: commands.Bot) -> None:
 
     if not isinstance(bot, BoxdBot):
         raise TypeError("bot.cogs.profile needs a BoxdBot (it brings the service and store)")
-    await bot.add_cog(Profile(bot.service, bot.executor, bot.store, bot.settings))
+    await bot.add_cog(Profile(bot.service, bot.jobs, bot.store, bot.settings))
     warm = asyncio.get_running_loop().run_in_executor(bot.executor, warm_up, bot.service)
     warm.add_done_callback(_log_warm_up)
 

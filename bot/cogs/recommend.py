@@ -1,8 +1,9 @@
 """/recommend: a Letterboxd export in, a private page of films out.
 
-Instant checks (cooldown, count, file type and size) answer at once; everything else happens
-after ``defer`` so Discord's 3-second deadline holds whatever the load. Parsing and ranking run
-in the bot's bounded pool, never on the event loop.
+Instant checks (cooldown, count, file type and size, a full queue) answer at once; everything
+else happens after ``defer`` so Discord's 3-second deadline holds whatever the load. Parsing and
+ranking wait their turn in the bot's fair queue (bot/jobs.py) and run in its pool, never on the
+event loop.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import replace
 from functools import partial
 
@@ -20,22 +20,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.answers import answer, run_job
 from bot.errors import (
     BadCount,
-    Busy,
     DownloadFailed,
     ExportRejected,
     FileTooBig,
-    JobTimeout,
     OnCooldown,
     WrongFileType,
 )
+from bot.jobs import JobQueue
 from bot.list_options import DECADE_CHOICES, DISCOVER_CHOICES, build_filters, genre_choices
 from bot.settings import Settings
-from bot.social import run_job
 from bot.storage import ProfileStore
 from bot.views import RecommendationView
-from recommender.errors import BoxdrecError
 from recommender.filters import ListFilters
 from recommender.service import RecommendationResult, RecommenderService
 from recommender.user_films import UserFilms
@@ -44,17 +42,15 @@ log = logging.getLogger(__name__)
 
 MIN_COUNT, MAX_COUNT, DEFAULT_COUNT = 1, 50, 10
 ALLOWED_SUFFIXES = (".csv", ".zip")
-# Jobs waiting for the pool beyond this many per worker are turned away rather than queued.
-QUEUE_PER_WORKER = 4
 
 
 class Recommend(commands.Cog):
-    """Holds the per-user cooldowns; the service, pool and settings are injected."""
+    """Holds the per-user cooldowns; the service, job queue and settings are injected."""
 
     def __init__(
         self,
         service: RecommenderService,
-        executor: Executor,
+        jobs: JobQueue,
         settings: Settings,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -62,11 +58,9 @@ class Recommend(commands.Cog):
     ) -> None:
         self.service = service
         self.store = store  # None: nothing is saved (and the reply says nothing about it)
-        self.executor = executor
+        self.jobs = jobs
         self.settings = settings
         self.clock = clock
-        self.max_jobs = settings.max_concurrent_jobs * QUEUE_PER_WORKER
-        self.jobs = 0
         self._last_start: dict[int, float] = {}
 
     @app_commands.command(
@@ -106,23 +100,28 @@ class Recommend(commands.Cog):
         )
         limit = self._size_limit(interaction)
         self._check_attachment(file, limit)
-        if self.jobs >= self.max_jobs:
-            raise Busy()
+        self.jobs.check(user_id)  # a full line, or too many of theirs: say so at once
 
-        # Counted before the first await: a burst must not all pass the check above at once.
-        self.jobs += 1
+        # Started before the first await: a burst must not all pass the cooldown at once.
         self._last_start[user_id] = self.clock()
-        try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            data = await self._download(file)
-            if len(data) > limit:  # the attachment's size field is only a claim
-                raise FileTooBig(file.filename, len(data), limit)
-            hidden = await self._hidden(user_id)
-            result, films = await self._run(
-                data, file.filename, count, exclude_watchlist, filters, hidden
-            )
-        finally:
-            self.jobs -= 1
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await self._download(file)
+        if len(data) > limit:  # the attachment's size field is only a claim
+            raise FileTooBig(file.filename, len(data), limit)
+        hidden = await self._hidden(user_id)
+        result, films = await run_job(
+            self.jobs,
+            interaction,
+            self.settings.job_timeout_seconds,
+            self._job,
+            data,
+            file.filename,
+            count,
+            exclude_watchlist,
+            filters,
+            hidden,
+            rejected=ExportRejected,
+        )
         log.info(
             "recommended %d films to user %s in %.2f s (%s)",
             len(result.items),
@@ -131,7 +130,7 @@ class Recommend(commands.Cog):
             result.summary,
         )
         saved = await self._keep(user_id, films)
-        rerank = partial(self._rerank, films, count, exclude_watchlist, filters)
+        rerank = partial(self._rerank, user_id, films, count, exclude_watchlist, filters)
         view = RecommendationView(
             result,
             interaction,
@@ -140,9 +139,7 @@ class Recommend(commands.Cog):
             hidden=hidden,
         )
         try:
-            await interaction.followup.send(
-                self._kept_line(saved, films), embed=view.current, view=view, ephemeral=True
-            )
+            await answer(interaction, self._kept_line(saved, films), embed=view.current, view=view)
         except Exception:
             view.stop()  # nobody can press its buttons: do not keep it until the timeout
             raise
@@ -168,6 +165,7 @@ class Recommend(commands.Cog):
 
     async def _rerank(
         self,
+        user_id: int,
         films: UserFilms,
         count: int,
         exclude_watchlist: bool,
@@ -176,7 +174,8 @@ class Recommend(commands.Cog):
     ) -> RecommendationResult:
         """The same list again without ``hidden``, in the pool (a press on "Seen it")."""
         return await run_job(
-            self.executor,
+            self.jobs,
+            user_id,
             self.settings.job_timeout_seconds,
             self.service.recommend_films,
             films,
@@ -250,26 +249,6 @@ class Recommend(commands.Cog):
             log.warning("download of attachment %s failed: %r", file.id, error)
             raise DownloadFailed() from error
 
-    async def _run(
-        self,
-        data: bytes,
-        filename: str,
-        count: int,
-        exclude_watchlist: bool,
-        filters: ListFilters,
-        hidden: frozenset[int],
-    ) -> tuple[RecommendationResult, UserFilms]:
-        loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(
-            self.executor, self._job, data, filename, count, exclude_watchlist, filters, hidden
-        )
-        try:
-            return await asyncio.wait_for(job, self.settings.job_timeout_seconds)
-        except TimeoutError:
-            raise JobTimeout(self.settings.job_timeout_seconds) from None
-        except BoxdrecError as error:
-            raise ExportRejected(str(error)) from error
-
     def _job(
         self,
         data: bytes,
@@ -293,4 +272,4 @@ async def setup(bot: commands.Bot) -> None:
 
     if not isinstance(bot, BoxdBot):
         raise TypeError("bot.cogs.recommend needs a BoxdBot (it brings the service and pool)")
-    await bot.add_cog(Recommend(bot.service, bot.executor, bot.settings, store=bot.store))
+    await bot.add_cog(Recommend(bot.service, bot.jobs, bot.settings, store=bot.store))

@@ -6,6 +6,9 @@ Interactions are autospecced as discord-offline-testing.md prescribes, so a miss
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -15,6 +18,7 @@ import pytest
 from discord import app_commands
 
 from bot.errors import report_error
+from bot.jobs import JobQueue
 from bot.settings import Settings
 from recommender.matching import MatchReport
 from recommender.service import Recommendation, RecommendationResult
@@ -108,7 +112,18 @@ def make_interaction(
     interaction.response = response
     interaction.followup = followup
     interaction.edit_original_response = mock.AsyncMock()
+    interaction.extras = {}
     return interaction, events
+
+
+@contextlib.contextmanager
+def job_queue(workers: int = 2, *, max_waiting: int = 16, per_user: int = 2) -> Iterator[JobQueue]:
+    """The bot's fair queue over a real pool of ``workers`` threads."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        yield JobQueue(pool, workers=workers, max_waiting=max_waiting, per_user=per_user)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def make_attachment(

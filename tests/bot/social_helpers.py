@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -11,8 +10,10 @@ from unittest import mock
 import discord
 import pytest
 import pytest_asyncio
+from bot_helpers import job_queue
 from people_factories import films_of, popular_ids, varied_stars
 
+from bot.jobs import JobQueue
 from bot.storage import ProfileStore
 from recommender.user_films import UserFilms
 
@@ -44,10 +45,9 @@ async def press(view: discord.ui.View, item: discord.ui.Button, interaction: Any
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=2)
-    yield pool
-    pool.shutdown(wait=False, cancel_futures=True)
+def jobs() -> Iterator[JobQueue]:
+    with job_queue(2) as queue:
+        yield queue
 
 
 @pytest_asyncio.fixture

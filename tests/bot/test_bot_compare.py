@@ -9,7 +9,7 @@ import discord
 import pytest
 from bot_helpers import invoke, make_interaction, make_settings, sent_text
 from people_factories import films_of
-from social_helpers import ANA, BO, CY, executor, member, person_films, press, store  # noqa: F401
+from social_helpers import ANA, BO, CY, jobs, member, person_films, press, store  # noqa: F401
 
 from bot.cogs.compare import Compare, compare_embed
 from bot.profiles import NO_FILMS_OWN
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.movielens
 
 
 @pytest.fixture
-def cog(service, executor, store) -> Compare:  # noqa: F811
-    return Compare(service, executor, store, make_settings())
+def cog(service, jobs, store) -> Compare:  # noqa: F811
+    return Compare(service, jobs, store, make_settings())
 
 
 @pytest.fixture

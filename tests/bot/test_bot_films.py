@@ -1,18 +1,18 @@
 """/similar and /predict through their callbacks, with autospecced interactions, the real
 service and a real profile store."""
 
-# ruff: noqa: F811 (the executor and store fixtures come from social_helpers)
+# ruff: noqa: F811 (the jobs and store fixtures come from social_helpers)
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import discord
 import pytest
 from bot_helpers import invoke, make_interaction, make_settings, sent_text
-from social_helpers import executor, store  # noqa: F401  (fixtures; parameters reuse the names)
+from social_helpers import jobs, store  # noqa: F401  (fixtures; parameters reuse the names)
 
 from bot.cogs.films import Films
+from bot.jobs import JobQueue
 from bot.profiles import NO_FILMS_OWN
 from bot.share import ShareView
 from bot.storage import ProfileStore
@@ -24,8 +24,8 @@ GODFATHER, GODFATHER_II = 858, 1221
 
 
 @pytest.fixture
-def cog(service, executor: ThreadPoolExecutor, store: ProfileStore) -> Films:
-    return Films(service, executor, make_settings(), store)
+def cog(service, jobs: JobQueue, store: ProfileStore) -> Films:
+    return Films(service, jobs, make_settings(), store)
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,18 @@
 """ "Seen it" / "Not interested" under a /recommend reply: the list re-ranks at once, the choice
 is remembered while the user's films are kept, and later lists leave the film out."""
 
-# ruff: noqa: F811 (the executor and store fixtures come from social_helpers)
+# ruff: noqa: F811 (the jobs and store fixtures come from social_helpers)
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import discord
 import pytest
 from bot_helpers import invoke, make_attachment, make_interaction, make_settings
-from social_helpers import executor, store  # noqa: F401  (fixtures; parameters reuse the names)
+from social_helpers import jobs, store  # noqa: F401  (fixtures; parameters reuse the names)
 
 from bot.cogs.recommend import Recommend
+from bot.jobs import JobQueue
 from bot.storage import ProfileStore
 from bot.views import RecommendationView
 
@@ -22,8 +22,8 @@ OWNER = 1001
 
 
 @pytest.fixture
-def cog(service, executor: ThreadPoolExecutor, store: ProfileStore) -> Recommend:
-    return Recommend(service, executor, make_settings(user_cooldown_seconds=0), store=store)
+def cog(service, jobs: JobQueue, store: ProfileStore) -> Recommend:
+    return Recommend(service, jobs, make_settings(user_cooldown_seconds=0), store=store)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import discord
 import pytest
 from bot_helpers import invoke, make_interaction, make_settings, sent_text
 from people_factories import films_of, popular_ids
-from social_helpers import ANA, BO, CY, executor, person_films, press, store  # noqa: F401
+from social_helpers import ANA, BO, CY, jobs, person_films, press, store  # noqa: F401
 
 from bot.client import BoxdBot
 from bot.cogs.movienight import MovieNight
@@ -25,8 +25,8 @@ NEWCOMER = 4040
 
 
 @pytest.fixture
-def cog(service, executor, store) -> MovieNight:  # noqa: F811
-    return MovieNight(service, executor, store, make_settings())
+def cog(service, jobs, store) -> MovieNight:  # noqa: F811
+    return MovieNight(service, jobs, store, make_settings())
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from bot_helpers import (
     clear_settings_env,
     invoke,
+    job_queue,
     make_attachment,
     make_interaction,
     make_settings,
@@ -30,6 +30,7 @@ from storage_child import tagged_films
 from bot.cogs.privacy import NOTHING_STORED, Privacy
 from bot.cogs.recommend import Recommend
 from bot.errors import UserFacingError
+from bot.jobs import JobQueue
 from bot.profiles import NO_FILMS_OWN, require_profile
 from bot.settings import Settings, settings_error_line
 from bot.storage import ProfileStore
@@ -174,10 +175,9 @@ async def test_require_profile_says_who_has_no_films(store: ProfileStore):
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    yield pool
-    pool.shutdown(wait=False, cancel_futures=True)
+def jobs() -> Iterator[JobQueue]:
+    with job_queue(1) as queue:
+        yield queue
 
 
 @pytest.fixture(scope="module")
@@ -193,9 +193,9 @@ def sent_view(interaction: Any) -> tuple[str | None, RecommendationView]:
 
 @pytest.mark.movielens
 async def test_recommend_saves_the_films_says_so_and_offers_not_to_keep_them(
-    service, executor: ThreadPoolExecutor, store: ProfileStore, db_path: Path, small_export: bytes
+    service, jobs: JobQueue, store: ProfileStore, db_path: Path, small_export: bytes
 ):
-    cog = Recommend(service, executor, make_settings(), store=store)
+    cog = Recommend(service, jobs, make_settings(), store=store)
     interaction, _ = make_interaction(interaction_id=4242, user_id=1001)
     await invoke(cog.recommend, interaction, make_attachment(small_export)[0])
     content, view = sent_view(interaction)
@@ -239,9 +239,9 @@ class FullDisk:
 
 @pytest.mark.movielens
 async def test_when_saving_fails_the_recommendations_still_arrive(
-    service, executor: ThreadPoolExecutor, small_export: bytes
+    service, jobs: JobQueue, small_export: bytes
 ):
-    cog = Recommend(service, executor, make_settings(), store=FullDisk())  # type: ignore[arg-type]
+    cog = Recommend(service, jobs, make_settings(), store=FullDisk())  # type: ignore[arg-type]
     interaction, _ = make_interaction(user_id=1001)
     await invoke(cog.recommend, interaction, make_attachment(small_export)[0])
     content, view = sent_view(interaction)

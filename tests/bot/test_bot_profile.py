@@ -3,12 +3,11 @@
 Failures go through ``invoke`` (the tree's error routing), so each refusal is asserted as the
 exact text the user reads.
 """
-# ruff: noqa: F811 (the executor and store fixtures come from social_helpers)
+# ruff: noqa: F811 (the jobs and store fixtures come from social_helpers)
 
 from __future__ import annotations
 
 import io
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 from bot_helpers import invoke, make_interaction, make_settings, sent_text
-from social_helpers import executor, store  # noqa: F401  (fixtures; parameters reuse the names)
+from social_helpers import jobs, store  # noqa: F401  (fixtures; parameters reuse the names)
 
 from bot.cogs.profile import DM_ONLY_YOURSELF, Profile, ProfileShareView, not_a_member
+from bot.jobs import JobQueue
 from bot.profile_embed import (
     CHART_NAME,
     FIELD_VALUE_LIMIT,
@@ -48,8 +48,8 @@ def films(service, letterboxd_dir: Path):
 
 
 @pytest.fixture
-def cog(service, executor: ThreadPoolExecutor, store: ProfileStore) -> Profile:
-    return Profile(service, executor, store, make_settings())
+def cog(service, jobs: JobQueue, store: ProfileStore) -> Profile:
+    return Profile(service, jobs, store, make_settings())
 
 
 def member(user_id: int, name: str, guild_id: int = GUILD) -> Any:

@@ -9,18 +9,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import discord
 import pytest
-from bot_helpers import MIB, invoke, make_attachment, make_interaction, make_settings, sent_text
+from bot_helpers import (
+    MIB,
+    invoke,
+    job_queue,
+    make_attachment,
+    make_interaction,
+    make_settings,
+    sent_text,
+)
 
 from bot.cogs.recommend import Recommend
 from bot.embeds import film_heading
+from bot.jobs import JobQueue
 from bot.views import RecommendationView
 from recommender.errors import BoxdrecError
 from recommender.filters import ListFilters
@@ -42,10 +51,9 @@ def small_export(letterboxd_dir: Path) -> bytes:
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=2)
-    yield pool
-    pool.shutdown(wait=False, cancel_futures=True)
+def jobs() -> Iterator[JobQueue]:
+    with job_queue(2) as queue:
+        yield queue
 
 
 @pytest.fixture
@@ -53,13 +61,13 @@ def clock() -> Clock:
     return Clock()
 
 
-def make_cog(service: Any, executor: ThreadPoolExecutor, clock: Clock, **settings: Any):
-    return Recommend(service, executor, make_settings(**settings), clock=clock)
+def make_cog(service: Any, jobs: JobQueue, clock: Clock, **settings: Any):
+    return Recommend(service, jobs, make_settings(**settings), clock=clock)
 
 
 @pytest.fixture
-def cog(service, executor: ThreadPoolExecutor, clock: Clock) -> Recommend:
-    return make_cog(service, executor, clock)
+def cog(service, jobs: JobQueue, clock: Clock) -> Recommend:
+    return make_cog(service, jobs, clock)
 
 
 async def test_defers_first_then_answers_privately_with_the_first_page(
@@ -90,10 +98,10 @@ async def test_defers_first_then_answers_privately_with_the_first_page(
 
 
 async def test_count_and_exclude_watchlist_reach_the_recommender(
-    service, executor: ThreadPoolExecutor, clock: Clock, small_export: bytes
+    service, jobs: JobQueue, clock: Clock, small_export: bytes
 ):
     spy = mock.Mock(wraps=service)
-    cog = make_cog(spy, executor, clock)
+    cog = make_cog(spy, jobs, clock)
     interaction, _ = make_interaction()
     await invoke(cog.recommend, interaction, make_attachment(small_export)[0], 3, True)
     spy.recommend_films.assert_called_once()
@@ -146,9 +154,9 @@ async def test_discords_own_attachment_limit_caps_ours(cog: Recommend):
 
 
 async def test_a_file_bigger_than_it_claimed_is_refused_after_download(
-    service, executor: ThreadPoolExecutor, clock: Clock
+    service, jobs: JobQueue, clock: Clock
 ):
-    cog = make_cog(service, executor, clock, max_upload_bytes=1000)
+    cog = make_cog(service, jobs, clock, max_upload_bytes=1000)
     interaction, events = make_interaction()
     await invoke(cog.recommend, interaction, make_attachment(b"x" * 5000, size=10)[0])
     assert events.names == ["defer", "followup"]
@@ -216,13 +224,106 @@ async def test_cooldown_is_per_user_and_starts_only_when_a_job_starts(
     later.followup.send.await_args.kwargs["view"].stop()
 
 
-async def test_busy_when_too_many_jobs_wait(cog: Recommend, small_export: bytes):
-    cog.jobs = cog.max_jobs
-    interaction, _ = make_interaction()
-    await invoke(cog.recommend, interaction, make_attachment(small_export)[0])
-    assert sent_text(interaction) == (
-        "The bot is busy with other people's requests right now: try again in 60 seconds."
-    )
+class Gate:
+    """A job that holds a worker until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.started = threading.Event()
+
+    def hold(self) -> str:
+        self.started.set()
+        assert self.opened.wait(10), "the test never opened the gate"
+        return "held"
+
+    async def occupy(self, jobs: JobQueue, user_id: int) -> asyncio.Task[str]:
+        """Start a job of ``user_id`` holding a worker; returns once it runs."""
+        task = asyncio.create_task(jobs.run(user_id, self.hold, timeout=30))
+        while not self.started.is_set():
+            await asyncio.sleep(0.005)
+        return task
+
+
+async def test_busy_when_the_line_is_full_says_when_to_come_back(service, small_export: bytes):
+    gate = Gate()
+    with job_queue(1, max_waiting=1) as jobs:
+        cog = make_cog(service, jobs, Clock())
+        holder = await gate.occupy(jobs, user_id=7)
+        waiter = asyncio.create_task(jobs.run(8, str, timeout=30))
+        await asyncio.sleep(0)
+        interaction, events = make_interaction(user_id=1001)
+        await invoke(cog.recommend, interaction, make_attachment(small_export)[0])
+        # Refused before deferring: one worker busy and one job waiting, 2 s a job on average.
+        assert events.names == ["send_message"]
+        assert sent_text(interaction) == (
+            "The bot is busy with other people's requests right now: try again in 4 seconds."
+        )
+        gate.opened.set()
+        assert (await holder, await waiter) == ("held", "")
+    assert jobs.running == jobs.waiting == 0
+
+
+async def test_too_many_requests_of_one_person_are_refused_at_once(service, small_export):
+    gate = Gate()
+    with job_queue(2, per_user=1) as jobs:
+        cog = make_cog(service, jobs, Clock())
+        holder = await gate.occupy(jobs, user_id=1001)
+        interaction, events = make_interaction(user_id=1001)
+        await invoke(cog.recommend, interaction, make_attachment(small_export)[0])
+        assert events.names == ["send_message"]
+        assert sent_text(interaction) == (
+            "You already have 1 request in progress: wait for it to finish, then ask again."
+        )
+        gate.opened.set()
+        await holder
+
+
+async def test_a_waiting_user_sees_their_place_then_the_answer_in_the_same_message(
+    service, small_export: bytes
+):
+    gate = Gate()
+    with job_queue(1) as jobs:
+        cog = make_cog(service, jobs, Clock())
+        holder = await gate.occupy(jobs, user_id=7)
+        interaction, events = make_interaction(user_id=1001)
+        asking = asyncio.create_task(
+            invoke(cog.recommend, interaction, make_attachment(small_export)[0])
+        )
+        while not interaction.edit_original_response.await_count:
+            await asyncio.sleep(0.005)
+        assert interaction.edit_original_response.await_args.kwargs == {
+            "content": "⏳ You're next in line: I'll answer here as soon as it's your turn."
+        }
+        gate.opened.set()
+        await holder
+        await asyncio.wait_for(asking, 30)
+    # The notice is replaced by the answer (no second message beside it).
+    assert events.names == ["defer"]
+    interaction.followup.send.assert_not_awaited()
+    final = interaction.edit_original_response.await_args.kwargs
+    assert final["content"] is None  # clears the notice (nothing is saved without a store)
+    assert final["embed"].title == "Your top 10 films"
+    assert final["view"].result.items[0].title in final["embed"].description
+    final["view"].stop()
+
+
+async def test_an_error_after_the_notice_replaces_the_notice(service):
+    gate = Gate()
+    with job_queue(1) as jobs:
+        cog = make_cog(service, jobs, Clock())
+        holder = await gate.occupy(jobs, user_id=7)
+        interaction, _ = make_interaction(user_id=1001)
+        not_an_export = make_attachment(b"Date,Name\n")[0]
+        asking = asyncio.create_task(invoke(cog.recommend, interaction, not_an_export))
+        while not interaction.edit_original_response.await_count:
+            await asyncio.sleep(0.005)
+        gate.opened.set()
+        await holder
+        await asyncio.wait_for(asking, 30)
+    interaction.followup.send.assert_not_awaited()
+    final = interaction.edit_original_response.await_args.kwargs
+    assert final["embed"] is None and final["view"] is None
+    assert "Name" in final["content"] and "Year" in final["content"]
 
 
 @pytest.mark.parametrize(
@@ -234,9 +335,9 @@ async def test_busy_when_too_many_jobs_wait(cog: Recommend, small_export: bytes)
     ],
 )
 async def test_a_failed_download_asks_for_the_file_again(
-    service, executor: ThreadPoolExecutor, clock: Clock, failure: Any
+    service, jobs: JobQueue, clock: Clock, failure: Any
 ):
-    cog = make_cog(service, executor, clock, download_timeout_seconds=0.05)
+    cog = make_cog(service, jobs, clock, download_timeout_seconds=0.05)
     interaction, events = make_interaction()
     attachment, cdn = make_attachment(b"")
     if failure == "slow":
@@ -251,7 +352,7 @@ async def test_a_failed_download_asks_for_the_file_again(
     await invoke(cog.recommend, interaction, attachment)
     assert events.names == ["defer", "followup"]
     assert sent_text(interaction) == "Could not download your file from Discord; upload it again."
-    assert cog.jobs == 0
+    assert cog.jobs.running == cog.jobs.waiting == cog.jobs.in_flight(1001) == 0
 
 
 class SlowService:
@@ -265,16 +366,23 @@ class SlowService:
 
 
 async def test_a_job_that_takes_too_long_is_abandoned(
-    executor: ThreadPoolExecutor, clock: Clock, small_export: bytes
+    jobs: JobQueue, clock: Clock, small_export: bytes
 ):
-    cog = make_cog(SlowService(), executor, clock, job_timeout_seconds=0.05)
+    cog = make_cog(SlowService(), jobs, clock, job_timeout_seconds=0.05)
     interaction, _ = make_interaction()
     await invoke(cog.recommend, interaction, make_attachment(small_export)[0])
     assert sent_text(interaction) == (
         "Reading your export took longer than 0.05 seconds, so I stopped. Try again in a few "
         "minutes, or attach ratings.csv on its own."
     )
-    assert cog.jobs == 0
+    # A thread cannot be stopped: the worker stays taken (and counts against the user) until
+    # the job ends, then everything is free again.
+    assert (cog.jobs.running, cog.jobs.in_flight(1001)) == (1, 1)
+    for _ in range(200):
+        if not cog.jobs.running:
+            break
+        await asyncio.sleep(0.01)
+    assert cog.jobs.running == cog.jobs.waiting == cog.jobs.in_flight(1001) == 0
 
 
 class BrokenService:
@@ -286,12 +394,12 @@ class BrokenService:
 
 
 async def test_an_unexpected_error_is_an_apology_with_an_id_that_is_in_the_log(
-    executor: ThreadPoolExecutor,
+    jobs: JobQueue,
     clock: Clock,
     small_export: bytes,
     caplog: pytest.LogCaptureFixture,
 ):
-    cog = make_cog(BrokenService(), executor, clock)
+    cog = make_cog(BrokenService(), jobs, clock)
     interaction, _ = make_interaction()
     with caplog.at_level(logging.ERROR, logger="bot.errors"):
         await invoke(cog.recommend, interaction, make_attachment(small_export)[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +44,24 @@ def callback(payload: dict) -> Any:
     return lambda r: r.method == "POST" and r.path == path
 
 
+# A job that waits for a worker first turns "thinking…" into this notice (bot/answers.py).
+NOTICE = re.compile(
+    r"⏳ You're (next|number \d+) in line: I'll answer here as soon as it's your turn\."
+)
+
+
+def is_notice(r: Request) -> bool:
+    return r.method == "PATCH" and bool(NOTICE.fullmatch((r.json or {}).get("content") or ""))
+
+
 def reply(bot: BotProcess, payload: dict, timeout: float = ANSWER_TIMEOUT) -> Reply:
-    """The first message the user sees for ``payload`` (a deferral is not one)."""
+    """The first message the user sees for ``payload`` (a deferral or a queue notice is not)."""
     token = payload["token"]
 
     def shows(r: Request) -> bool:
         if token not in r.path or not 200 <= r.status < 300 or r.method not in ("POST", "PATCH"):
+            return False
+        if is_notice(r):
             return False
         return not r.path.endswith("/callback") or r.json["type"] in (4, 7)
 

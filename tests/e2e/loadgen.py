@@ -181,7 +181,10 @@ class Outcome:
     token: str
     sent: float
     ack: Request | None = None  # the first callback (deferral type 5, or a message type 4)
-    answer: Request | None = None  # the deferral's 2xx followup, or the type-4 callback
+    # The deferral's 2xx followup, an edit of @original that replaced a queue notice, or the
+    # type-4 callback.
+    answer: Request | None = None
+    queued: bool = False  # a place-in-line notice was shown first (bot/answers.py)
     requests: list[Request] = field(default_factory=list)
 
     @property
@@ -232,12 +235,28 @@ class Outcome:
         return any("/webhooks/" in r.path and 400 <= r.status < 500 for r in self.requests)
 
 
+def is_notice(req: Request) -> bool:
+    """The place-in-line notice a waiting job shows in @original (bot/answers.py): no answer."""
+    body = req.json or {}
+    return (body.get("content") or "").startswith("⏳") and not body.get("embeds")
+
+
 def outcomes(fake: FakeDiscord, sent: Sequence[tuple[dict[str, Any], float]]) -> list[Outcome]:
     """Per ``(payload, sent_at)``: its acknowledgement and answer among the fake's requests."""
     by_token = {p["token"]: Outcome(p["token"], at) for p, at in sent}
     followup = re.compile(rf"^/webhooks/{fake.app_id}/([^/]+)$")
+    original = re.compile(rf"^/webhooks/{fake.app_id}/([^/]+)/messages/@original$")
     callback = re.compile(r"^/interactions/\d+/([^/]+)/callback$")
     for req in list(fake.requests):  # a copy: the fake's thread appends to it
+        if req.method == "PATCH" and (m := original.match(req.path)):
+            if (out := by_token.get(m[1])) is None or not 200 <= req.status < 300:
+                continue
+            out.requests.append(req)
+            if is_notice(req):
+                out.queued = True
+            elif out.answer is None:
+                out.answer = req
+            continue
         if req.method != "POST":
             continue
         if (m := callback.match(req.path)) and (out := by_token.get(m[1])):

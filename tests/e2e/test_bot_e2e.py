@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from bot_process import BotProcess, Launcher, bot_env
-from e2e_helpers import ACK_SECONDS, Reply, ask, buttons, callback, disabled, reply
+from e2e_helpers import ACK_SECONDS, Reply, ask, buttons, callback, disabled, is_notice, reply
 from fake_discord import EPHEMERAL, FakeDiscord
 from lb_factories import make_zip
 
@@ -272,7 +272,12 @@ def test_three_users_at_once_are_each_deferred_in_time(
         ack = bot.wait_for(callback(payload))
         assert ack.at - at <= ACK_SECONDS and ack.json["type"] == 5
     for payload in payloads:
-        assert len(LINK.findall(reply(bot, payload).text)) == 5
+        answer = reply(bot, payload)
+        assert len(LINK.findall(answer.text)) == 5
+        waited = [r for r in fake.requests if payload["token"] in r.path and is_notice(r)]
+        if waited:  # whoever waited for a worker saw their place, then the answer in its place
+            assert answer.req.method == "PATCH" and answer.req.path.endswith("/@original")
+            assert answer.message["components"], "the answer keeps its buttons"
 
 
 # -- errors: always a clear, private answer --------------------------------------------------

@@ -57,7 +57,7 @@ BUSY_BOUND = 0.040  # CPU s the loop's thread may spend between two ticks, GC as
 READY_TIMEOUT = 120  # login, catalogue and model load on a busy 2-core machine
 ANSWER_TIMEOUT = 120
 EXPORT = ("real", "ratings_2022_empty_year_crlf.csv")
-# The cog turns a request away (Busy) once jobs >= workers * 4: 5 workers admit all 20.
+# 20 requests from 20 people: all fit the line (BOXDREC_MAX_QUEUED_JOBS, default 64).
 WORKERS = 5
 
 
@@ -222,8 +222,8 @@ class InlineAsyncio:
 
 def inline_bot(settings: Settings) -> BoxdBot:
     client = BoxdBot(settings)
-    client.executor.shutdown()  # the cog takes the pool in setup_hook: swap it before
-    client.executor = InlineExecutor()
+    client.executor.shutdown()  # the cogs take the pool in setup_hook: swap it before
+    client.executor = client.jobs.executor = InlineExecutor()
     return client
 
 
