@@ -1,4 +1,4 @@
-"""The ``boxdrec`` command: recommend, match, train, and fetch MovieLens data.
+"""The ``boxdrec`` command: recommend, match, train, evaluate, and fetch MovieLens data.
 
 Every failure a user can cause ends in one line on stderr and exit status 1; ``-v`` adds logs.
 """
@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from recommender import config
@@ -90,17 +92,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from recommender.training import TrainConfig
 
     data_root, model_root = _paths(args)
-    cfg = TrainConfig(
-        dataset=args.dataset,
-        n_components=args.components,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        user_min_percentile=args.user_min_percentile,
-        user_max_percentile=args.user_max_percentile,
-        max_users_per_film=args.max_users_per_film,
-        min_ratings_per_film=args.min_ratings_per_film,
-        random_state=args.seed,
-    )
+    # Options left out keep TrainConfig's defaults (chosen in docs/evaluation.md).
+    given = {
+        "n_components": args.components,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+        "user_min_percentile": args.user_min_percentile,
+        "user_max_percentile": args.user_max_percentile,
+        "max_users_per_film": args.max_users_per_film,
+        "min_ratings_per_film": args.min_ratings_per_film,
+        "scaling": args.scaling,
+        "random_state": args.seed,
+    }
+    cfg = TrainConfig(dataset=args.dataset, **{k: v for k, v in given.items() if v is not None})
     try:
         cfg.validate()
     except ValueError as exc:
@@ -117,6 +121,70 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{meta['n_iter']} iterations in {meta['training_seconds']:.1f} s, "
         f"loss {meta['final_loss']:.4f}"
     )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from recommender.evaluation.report import format_report, write_outputs
+    from recommender.evaluation.run import (
+        EASE_LAMBDAS,
+        MODELS,
+        EvalSettings,
+        run_evaluation,
+        sweep_settings,
+    )
+    from recommender.movielens import read_ratings
+    from recommender.training import TrainConfig
+
+    data_root, _ = _paths(args)
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown or not models:
+        raise BoxdrecError(f"--models takes a comma-separated list of {', '.join(MODELS)}.")
+    if args.gold is not None and not args.gold.is_dir():
+        raise BoxdrecError(f"--gold {args.gold} is not a folder of gold_*.csv files.")
+    if args.max_users < 1 or args.repeats < 1:
+        raise BoxdrecError("--max-users and --repeats must be at least 1.")
+    try:
+        lambdas = (
+            EASE_LAMBDAS
+            if args.ease_lambdas is None
+            else tuple(float(v) for v in args.ease_lambdas.split(","))
+        )
+    except ValueError:
+        raise BoxdrecError("--ease-lambdas takes comma-separated numbers.") from None
+    if not lambdas or not all(math.isfinite(x) and x > 0 for x in lambdas):
+        raise BoxdrecError("--ease-lambdas takes comma-separated numbers above 0.")
+    ours = TrainConfig(dataset=args.dataset)
+    if args.components is not None:
+        ours = replace(ours, n_components=args.components)
+    try:
+        ours.validate()
+    except ValueError as exc:
+        raise BoxdrecError(f"Invalid option: {exc}.") from None
+    settings = EvalSettings(
+        dataset=args.dataset,
+        seed=args.seed,
+        models=models,
+        max_users=args.max_users,
+        ease_lambdas=lambdas,
+        ours=ours,
+        gold_dir=args.gold,
+    )
+    _say(f"Reading {data_root / args.dataset}/ratings.csv…")
+    ratings = read_ratings(data_root / args.dataset)
+    evaluation = run_evaluation(ratings, settings, say=_say)
+    report = evaluation.report
+    if args.sweep:
+        report["sweep"] = sweep_settings(ratings, settings, repeats=args.repeats, say=_say)
+    out = args.out if args.out is not None else (Path("evaluation") if args.sweep else None)
+    if out is not None:
+        for path in write_outputs(report, out):
+            _say(f"Wrote {path}")
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(format_report(report))
     return 0
 
 
@@ -172,16 +240,52 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train an NMF model on a MovieLens dataset")
     tr.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset folder name")
     tr.add_argument("--name", help="model name (default: the dataset name)")
-    tr.add_argument("--components", type=int, default=48, help="NMF components (k)")
-    tr.add_argument("--max-iter", type=int, default=300)
-    tr.add_argument("--tol", type=float, default=1e-4, help="stop when loss improves less")
-    tr.add_argument("--user-min-percentile", type=float, default=0.5)
-    tr.add_argument("--user-max-percentile", type=float, default=0.97)
-    tr.add_argument("--max-users-per-film", type=int, default=400)
-    tr.add_argument("--min-ratings-per-film", type=int, default=1)
-    tr.add_argument("--seed", type=int, default=0)
+    # No defaults here: what is left out comes from TrainConfig (importing it loads sklearn).
+    tr.add_argument("--components", type=int, help="NMF components (k; default 128)")
+    tr.add_argument("--max-iter", type=int, help="default 300")
+    tr.add_argument("--tol", type=float, help="stop when loss improves less (default 1e-4)")
+    tr.add_argument("--user-min-percentile", type=float, help="default 0 (every user)")
+    tr.add_argument("--user-max-percentile", type=float, help="default 1 (every user)")
+    tr.add_argument("--max-users-per-film", type=int, help="default 400")
+    tr.add_argument("--min-ratings-per-film", type=int, help="default 1")
+    tr.add_argument(
+        "--scaling",
+        choices=("zscore", "liked", "binary", "liked-binary"),
+        help="how ratings enter the matrix (default zscore)",
+    )
+    tr.add_argument("--seed", type=int, help="default 0")
     tr.add_argument("--download", action="store_true", help="download the dataset if missing")
     tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate", help="score the model and the baselines on held-out MovieLens users"
+    )
+    ev.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset folder name")
+    ev.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    ev.add_argument("--sweep", action="store_true", help="also sweep the training settings")
+    ev.add_argument(
+        "--out", type=Path, help="write report.json (and the sweep's table and plot) here"
+    )
+    ev.add_argument("--seed", type=int, default=0, help="which users are held out")
+    ev.add_argument(
+        "--models",
+        default="popularity,ease,notebook,ours",
+        help="comma-separated subset of popularity,ease,notebook,ours",
+    )
+    ev.add_argument(
+        "--max-users", type=int, default=10_000, help="held-out users scored (a sample above)"
+    )
+    ev.add_argument("--repeats", type=int, default=2, help="validation draws in the sweep")
+    ev.add_argument(
+        "--components", type=int, help="our model's components (default: the trained default)"
+    )
+    ev.add_argument(
+        "--ease-lambdas",
+        help="EASE's λ grid, chosen on validation users (default 30,100,300,1000,3000); one "
+        "value skips the tuning",
+    )
+    ev.add_argument("--gold", type=Path, help="folder of gold_*.csv exports: hit rates too")
+    ev.set_defaults(func=cmd_evaluate)
 
     data = sub.add_parser("data", help="MovieLens data")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -41,6 +41,13 @@ def liked_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
     return _values(stars, scale, lambda s, sc: np.where(is_liked(s, sc.mean), sc.to_unit(s), 0.0))
 
 
+def not_low_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
+    """Every rating above 2★ at its scaled value, the rest 0: only plainly low ratings are
+    dropped, so a below-average 3★ still counts (a weak form of the trap, measured in
+    docs/evaluation.md)."""
+    return _values(stars, scale, lambda s, sc: np.where(s > LOW_STARS, sc.to_unit(s), 0.0))
+
+
 def signed_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
     """Liked as above; a disliked film enters negative, pushing its neighbours down."""
 
@@ -59,6 +66,7 @@ def liked_binary_values(stars: np.ndarray, scale: UserScale) -> np.ndarray:
 POLICIES: dict[str, Callable[[np.ndarray, UserScale], np.ndarray]] = {
     "scaled": scaled_values,
     "liked": liked_values,
+    "not-low": not_low_values,
     "signed": signed_values,
     "liked-binary": liked_binary_values,
 }

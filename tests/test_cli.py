@@ -342,7 +342,7 @@ def test_first_run_trains_and_caches_the_default_model(
     meta_path = models / "ml-latest-small" / "metadata.json"
     assert meta_path.is_file()
     meta = json.loads(meta_path.read_text())
-    assert meta["config"]["n_components"] == 48  # the default TrainConfig
+    assert meta["config"]["n_components"] == 128  # the default TrainConfig
     assert meta["dataset"] == "ml-latest-small"
     assert [p.name for p in models.iterdir()] == ["ml-latest-small"]
 

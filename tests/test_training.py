@@ -130,6 +130,20 @@ def test_cap_users_per_film_visits_most_active_first_ties_by_user_id():
     assert cap_users_per_film(tie, 1)["userId"].unique().tolist() == [3]
 
 
+@pytest.mark.parametrize("seed", [5, 6])
+def test_filters_that_keep_every_row_return_the_frame_without_a_copy(seed: int):
+    """At 32 million ratings a filter that keeps everyone must not copy the frame, and the
+    cap's shortcut (no film has more raters than the cap) must agree with the notebook."""
+    ratings = random_ratings(seed)
+    most = int(ratings["movieId"].value_counts().max())
+    assert cap_users_per_film(ratings, most) is ratings
+    assert filter_users_by_activity(ratings, 0.0, 1.0) is ratings
+    assert filter_films_by_count(ratings, 1) is ratings
+    for cap in (most, most - 1):
+        reference = select_diverse_users(ratings, similarity_threshold=1, max_users_per_movie=cap)
+        pd.testing.assert_frame_equal(cap_users_per_film(ratings, cap), reference)
+
+
 def notebook_filter_users_by_activity(ratings_df, min_percentile, max_percentile):
     """The notebook's version, verbatim apart from the docstring."""
     user_rating_counts = ratings_df.groupby("userId")["rating"].count()
@@ -366,16 +380,42 @@ def test_fit_is_scikit_learns_coordinate_descent(k: int, threads: int, monkeypat
     assert ours.loss == pytest.approx(frobenius_loss(x, w, h), rel=1e-10)
 
 
-def test_nndsvd_is_scikit_learns_start():
+@pytest.mark.parametrize(
+    ("shape", "k", "threads"),
+    [((300, 200), 12, 1), ((300, 200), 12, 2), ((100, 250), 12, 3), ((400, 300), 50, 2)],
+)
+def test_nndsvd_is_scikit_learns_start(shape: tuple[int, int], k: int, threads: int, monkeypatch):
+    """Bit for bit, tall or wide (sklearn then factorises Xᵀ), the products on 1-3 threads."""
     from sklearn.decomposition._nmf import _initialize_nmf
+    from threadpoolctl import threadpool_limits
 
-    from recommender.nmf import nndsvd
+    import recommender.nmf as nmf
 
-    x = rating_like(9)
-    w, h = nndsvd(x, 12, random_state=3)
-    w_sk, h_sk = _initialize_nmf(x, 12, init="nndsvd", random_state=3)
+    monkeypatch.setattr(nmf.os, "cpu_count", lambda: threads)
+    x = rating_like(9, shape)
+    w, h = nmf.nndsvd(x, k, random_state=3)
+    with threadpool_limits(limits=1, user_api="blas"):  # ours runs its dense steps so
+        w_sk, h_sk = _initialize_nmf(x, k, init="nndsvd", random_state=3)
     np.testing.assert_array_equal(w, w_sk)
     np.testing.assert_array_equal(h, h_sk)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 5])
+def test_sparse_products_are_scipys_to_the_last_bit(threads: int):
+    """X @ D and Xᵀ @ D split over threads (Xᵀ by film ranges, as scipy's CSC product adds up
+    user by user) equal scipy's own products exactly, empty rows and columns included."""
+    from recommender.nmf import SparseProducts
+
+    x = rating_like(4, (120, 90), density=0.1)
+    x = sp.csr_matrix(x.multiply(np.arange(90) % 7 != 0))  # some empty films
+    x = sp.vstack([x, sp.csr_matrix((5, 90))]).tocsr()  # and some empty users
+    x.eliminate_zeros()
+    rng = np.random.default_rng(threads)
+    d_films, d_users = rng.random((90, 6)), rng.random((125, 6))
+    with SparseProducts(x, threads) as xs:
+        np.testing.assert_array_equal(xs.x_times(d_films), x @ d_films)
+        np.testing.assert_array_equal(xs.xt_times(d_users), x.T @ d_users)
+        np.testing.assert_array_equal(xs.xt_times(np.asfortranarray(d_users)), x.T @ d_users)
 
 
 def test_frobenius_loss_sums_duplicate_entries_first():

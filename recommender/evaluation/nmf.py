@@ -1,0 +1,135 @@
+"""NMF models as the product runs them: the service's fold-in, ranking and predicted stars.
+
+A user's films become a ``UserVector`` exactly as ``RecommenderService`` builds one (scale from
+all their ratings, values from an evidence policy), then ``ranking.rank`` orders the films.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from recommender.evaluation.recommenders import top_k
+from recommender.evidence import user_values
+from recommender.foldin import FoldIn
+from recommender.model_store import NMFModel
+from recommender.ranking import UserVector, rank
+from recommender.scaling import UserScale, fit_user_scale
+from recommender.service import POOL_FACTOR, POOL_SIZE
+from recommender.training import TrainConfig, train
+
+log = logging.getLogger(__name__)
+
+Policy = Callable[[np.ndarray, UserScale], np.ndarray]
+# "score": the model's own order. "shown": the order the service shows, a pool of the top
+# POOL_SIZE by score sorted by predicted stars (as RecommenderService.recommend does).
+Order = Literal["score", "shown"]
+# "neighbours": the service's predicted stars (the user's own stars over similar films).
+# "score": the notebook's way, the reconstructed scaled value mapped back to stars.
+StarsFrom = Literal["neighbours", "score"]
+
+
+@dataclass
+class NMFRecommender:
+    name: str
+    model: NMFModel
+    policy: Policy = user_values
+    order: Order = "score"
+    stars_from: StarsFrom = "neighbours"
+
+    def __post_init__(self) -> None:
+        self.foldin = FoldIn(self.model.components)
+
+    def with_options(self, name: str, **changes: object) -> NMFRecommender:
+        """The same fitted model read another way (another policy, order or star rule)."""
+        out = replace(self, name=name, **changes)  # type: ignore[arg-type]
+        out.foldin = self.foldin  # the Gram matrix depends on the model only
+        return out
+
+    def user(self, ids: np.ndarray, stars: np.ndarray) -> tuple[UserVector, np.ndarray]:
+        """The user's vector and the model columns to exclude (every film they rated)."""
+        stars = np.asarray(stars, dtype=np.float64)
+        scale = fit_user_scale(stars[np.isfinite(stars)])
+        pos = self.model.positions(ids)
+        keep = pos >= 0
+        user = UserVector(
+            positions=pos[keep],
+            stars=stars[keep],
+            values=self.policy(stars[keep], scale),
+            scale=scale,
+        )
+        exclude = np.zeros(len(self.model.item_ids), dtype=bool)
+        exclude[pos[keep]] = True
+        return user, exclude
+
+    def top(self, ids: np.ndarray, stars: np.ndarray, k: int) -> np.ndarray:
+        user, exclude = self.user(ids, stars)
+        if not np.any(user.values > 0):
+            return np.empty(0, dtype=np.int64)  # the service refuses: nothing says what they like
+        if self.order == "shown":
+            pool = rank(self.foldin, user, exclude, max(POOL_SIZE, POOL_FACTOR * k))
+            pool = sorted(pool, key=lambda r: (-round(r.stars or 0.0, 1), -r.score))
+            return self.model.item_ids[[r.position for r in pool[:k]]]
+        # The model's own order: rank()'s first k without the explanations it also computes.
+        scores = self.scores(user)
+        return self.model.item_ids[top_k(scores, np.flatnonzero(exclude), k)]
+
+    def scores(self, user: UserVector) -> np.ndarray:
+        """The model's score for every film (model columns) for this user."""
+        w = self.foldin.transform(user.positions, user.values)
+        return self.foldin.scores(w).astype(np.float64)
+
+    def predict_stars(
+        self, ids: np.ndarray, stars: np.ndarray, targets: np.ndarray
+    ) -> np.ndarray | None:
+        user, _ = self.user(ids, stars)
+        fallback = float(np.clip(user.scale.mean, 0.5, 5.0))
+        out = np.full(len(targets), fallback)
+        cols = self.model.positions(targets)
+        known = cols >= 0
+        if not known.any() or user.positions.size == 0:
+            return out
+        if self.stars_from == "score":
+            w = self.foldin.transform(user.positions, user.values)
+            scores = self.foldin.scores(w)[cols[known]]
+            out[known] = user.scale.to_stars(scores)
+            return out
+        # rank() over exactly the target columns returns each with the service's stars.
+        only = np.ones(len(self.model.item_ids), dtype=bool)
+        only[cols[known]] = False
+        predicted = {r.position: r.stars for r in rank(self.foldin, user, only, int(known.sum()))}
+        out[known] = [fallback if predicted.get(c) is None else predicted[c] for c in cols[known]]
+        return out
+
+
+def model_from_fit(
+    name: str, components: np.ndarray, item_ids: np.ndarray, counts: np.ndarray
+) -> NMFModel:
+    """An in-memory ``NMFModel`` (never written to disk) from a training run's arrays."""
+    order = np.argsort(item_ids)
+    return NMFModel(
+        path=Path(name),
+        components=np.ascontiguousarray(components[:, order], dtype=np.float32),
+        item_ids=np.asarray(item_ids, dtype=np.int64)[order],
+        item_counts=np.asarray(counts)[order],
+        metadata={"name": name},
+    )
+
+
+def train_nmf(name: str, ratings: pd.DataFrame, cfg: TrainConfig) -> NMFModel:
+    """Train with the product's pipeline (filters, scaling, fit_nmf) on ``ratings``."""
+    fit, matrix, _ = train(ratings, cfg)
+    log.info(
+        "%s: %d users x %d films, %d iterations in %.1f s",
+        name,
+        *matrix.matrix.shape,
+        fit.n_iter,
+        fit.seconds,
+    )
+    return model_from_fit(name, fit.components, matrix.item_ids, matrix.item_counts)
