@@ -14,6 +14,7 @@ Comput. 33(6)), which exchanges many variables per step and so needs a handful o
 from __future__ import annotations
 
 import numpy as np
+from scipy import linalg
 
 _MAX_ITER_FACTOR = 5  # safety valve; block pivoting converges in far fewer steps in practice
 
@@ -29,6 +30,14 @@ class NNLSGram:
         ridge = 1e-12 * max(float(np.trace(gram)) / max(k, 1), 1e-300)
         self.gram = gram + ridge * np.eye(k)
         self.k = k
+        # Block pivoting may start from any partition. Starting with every component free
+        # makes the first step the unconstrained solution, two triangular solves with this
+        # factor instead of a fresh k × k solve per user (q > 0 almost everywhere, so the
+        # usual start frees nearly every component anyway): a third of the time at k=370.
+        try:
+            self._cholesky: tuple[np.ndarray, bool] | None = linalg.cho_factor(self.gram)
+        except linalg.LinAlgError:
+            self._cholesky = None  # not numerically positive definite: start from w = 0
 
     def solve(self, q: np.ndarray) -> np.ndarray:
         """The exact non-negative minimiser ``w`` (length k, float64)."""
@@ -37,9 +46,14 @@ class NNLSGram:
         if k == 0 or not np.any(q > 0):
             return np.zeros(k)  # with G PSD and q <= 0, w = 0 satisfies the optimality conditions
         gram = self.gram
-        passive = np.zeros(k, dtype=bool)
-        w = np.zeros(k)
-        grad = -q.copy()  # gradient (up to a factor 2) at w = 0
+        if self._cholesky is not None:
+            passive = np.ones(k, dtype=bool)
+            w = linalg.cho_solve(self._cholesky, q, check_finite=False)
+            grad = np.zeros(k)  # zero on the free components by construction
+        else:
+            passive = np.zeros(k, dtype=bool)
+            w = np.zeros(k)
+            grad = -q.copy()  # gradient (up to a factor 2) at w = 0
         budget, best = 3, k + 1
         tol = 1e-12 * max(float(np.abs(q).max()), 1.0)
         for _ in range(_MAX_ITER_FACTOR * k):
@@ -90,7 +104,9 @@ class FoldIn:
         """User factors ``w`` for scaled ``values`` at model columns ``item_index``."""
         item_index = np.asarray(item_index, dtype=np.intp)
         values = np.asarray(values, dtype=np.float64)
-        q = self.components[:, item_index].astype(np.float64) @ values
+        # Gathered in column order: each row of H is then read forwards, twice as fast.
+        order = np.argsort(item_index, kind="stable")
+        q = self.components[:, item_index[order]].astype(np.float64) @ values[order]
         return self.solver.solve(q)
 
     def scores(self, w: np.ndarray) -> np.ndarray:

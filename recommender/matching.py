@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -159,13 +161,19 @@ class MatchReport:
     @property
     def counts(self) -> dict[str, int]:
         """Row counts: total, matched, ambiguous, duplicate, not_in_movielens, not_in_model."""
+        return dict(self._counts)
+
+    @cached_property
+    def _counts(self) -> dict[str, int]:
+        # One pass, once: every request reads these several times (summaries, logs, storage).
+        by_status = Counter(f.status for f in self.films)
         return {
             "total": len(self.films),
-            "matched": len(self.matched),
-            "ambiguous": len(self.ambiguous),
-            "duplicate": len(self.duplicate),
-            "not_in_movielens": len(self.not_in_movielens),
-            "not_in_model": len(self.not_in_model),
+            "matched": by_status[MatchStatus.MATCHED],
+            "ambiguous": by_status[MatchStatus.AMBIGUOUS],
+            "duplicate": by_status[MatchStatus.DUPLICATE],
+            "not_in_movielens": by_status[MatchStatus.NOT_FOUND],
+            "not_in_model": sum(1 for f in self.films if f.status in _USED and not f.in_model),
         }
 
     def summary_line(self) -> str:

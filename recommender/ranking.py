@@ -57,7 +57,9 @@ def rank(
         return []
     w = foldin.transform(user.positions, user.values)
     raw = foldin.scores(w).astype(np.float64)
-    scores = adjust(raw) if adjust is not None else raw.copy()
+    scores = adjust(raw) if adjust is not None else raw
+    if scores is raw:  # the exclusions below must not touch the scores reported
+        scores = raw.copy()
     scores[exclude] = -np.inf
     n = min(n, int(np.isfinite(scores).sum()))
     if n == 0:
@@ -65,14 +67,15 @@ def rank(
     top = np.argpartition(-scores, n - 1)[:n]
     top = top[np.lexsort((top, -scores[top]))]  # by score, ties by column for determinism
     kernel = _kernel(foldin, w, top, user.positions)
-    contributions = kernel * user.values[None, :]
+    # Every row at once: one film's stars and reasons are one row of the kernel.
+    stars = _predict_stars_rows(kernel, user)
+    # Only films with a positive value can contribute positively (the zeros of disliked films
+    # would also make the selection several times slower: argpartition hates ties).
+    liked = np.flatnonzero(user.values > 0)
+    contributions = kernel[:, liked] * user.values[liked].astype(np.float32)[None, :]
+    drivers = _top_rows(contributions, n_drivers, liked)
     return [
-        Ranked(
-            position=int(col),
-            score=float(raw[col]),
-            stars=_predict_stars(kernel[row], user),
-            drivers=_drivers(contributions[row], n_drivers),
-        )
+        Ranked(position=int(col), score=float(raw[col]), stars=stars[row], drivers=drivers[row])
         for row, col in enumerate(top)
     ]
 
@@ -83,8 +86,11 @@ def _kernel(foldin: FoldIn, w: np.ndarray, cols: np.ndarray, rated: np.ndarray) 
         return np.zeros((cols.size, rated.size))
     h = foldin.components
     gram = foldin.solver.gram[np.ix_(active, active)]
-    left = np.linalg.solve(gram, h[active][:, cols].astype(np.float64)).T  # cols × |A|
-    return left @ h[active][:, rated].astype(np.float64)
+    # np.ix_ gathers only the entries needed: h[active] would copy whole rows of the item matrix.
+    left = np.linalg.solve(gram, h[np.ix_(active, cols)].astype(np.float64)).T  # cols × |A|
+    # The kernel (pool × the user's films, 300 × 2,000) only orders and weighs the user's
+    # films: float32 is ample, and halves the memory every step after this one walks through.
+    return left.astype(np.float32) @ h[np.ix_(active, rated)].astype(np.float32, copy=False)
 
 
 def predict_one(
@@ -105,6 +111,56 @@ def predict_one(
     weights, order = _voters(kernel, user)
     total = float(weights[order].sum())
     return ranked, tuple((int(j), float(weights[j]) / total) for j in order)
+
+
+def _predict_stars_rows(kernel: np.ndarray, user: UserVector) -> list[float | None]:
+    """:func:`_predict_stars` for every row of ``kernel`` (films × the user's films)."""
+    rated = np.isfinite(user.stars)
+    if not rated.any():
+        return [None] * kernel.shape[0]
+    w = kernel if rated.all() else np.where(rated[None, :], kernel, 0.0)
+    order = _top_columns(w, NEIGHBOURS)
+    picked = np.take_along_axis(w, order, axis=1)
+    picked = np.where(picked > 0, picked, 0.0)  # only positive weights vote
+    votes = picked.sum(axis=1)
+    stars = np.where(rated, user.stars, 0.0)[order]
+    voters = (picked > 0).sum(axis=1)
+    mean = user.scale.mean
+    with np.errstate(invalid="ignore", divide="ignore"):
+        voted = (picked * stars).sum(axis=1) / votes
+    trust = voters / (voters + SHRINK)
+    out = np.clip(np.where(voters > 0, mean + trust * (voted - mean), mean), 0.5, 5.0)
+    return [float(x) for x in out]
+
+
+def _top_rows(
+    values: np.ndarray, k: int, columns: np.ndarray | None = None
+) -> list[tuple[tuple[int, float], ...]]:
+    """:func:`_drivers` for every row of ``values``; ``columns`` maps its columns to the
+    indices reported (default: themselves)."""
+    order = _top_columns(values, k)
+    picked = np.take_along_axis(values, order, axis=1)
+    if columns is not None:
+        order = columns[order]
+    return [
+        tuple((int(j), float(v)) for j, v in zip(cols, vals, strict=True) if v > 0)
+        for cols, vals in zip(order.tolist(), picked.tolist(), strict=True)
+    ]
+
+
+def _top_columns(values: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of the ``k`` largest values, largest first (ties: lower column)."""
+    k = min(k, values.shape[1])
+    if k == 0:
+        return np.zeros((values.shape[0], 0), dtype=np.intp)
+    m = values.shape[1]
+    if k < m:  # the k largest end up last (no negated copy of a films × films matrix)
+        part = np.argpartition(values, m - k, axis=1)[:, m - k :]
+    else:
+        part = np.broadcast_to(np.arange(m), values.shape)
+    vals = np.take_along_axis(values, part, axis=1)
+    within = np.lexsort((part, -vals), axis=1)
+    return np.take_along_axis(part, within, axis=1)
 
 
 def _voters(weights: np.ndarray, user: UserVector) -> tuple[np.ndarray, np.ndarray]:

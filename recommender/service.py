@@ -297,12 +297,13 @@ class RecommenderService:
         A miss in matching ("Life of Brian" vs MovieLens "Monty Python's Life of Brian") must
         not come back as a recommendation: same year and one title contained in the other.
         """
-        movie_id = int(self.model.item_ids[position])
-        year = self._year(movie_id)
-        names = unmatched.get(year) if year is not None else None
+        if not unmatched:
+            return False
+        year = self.facts.year[position]  # an array lookup: this runs for every pooled film
+        names = unmatched.get(int(year)) if year == year else None
         if not names:
             return False
-        words = set(title_key(self.title(movie_id)).split())
+        words = set(title_key(self.title(int(self.model.item_ids[position]))).split())
         return any(
             len(words & n) >= GUARD_OVERLAP * min(len(words), len(n)) for n in names if words
         )

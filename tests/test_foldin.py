@@ -87,9 +87,14 @@ def test_matches_sklearn_transform(nmf: NMF):
         assert np.abs(ours - exact).max() <= 1e-6 * scale, label
 
 
-def test_matches_scipy_nnls(nmf: NMF):
+@pytest.mark.parametrize("start", ["unconstrained", "zero"])
+def test_matches_scipy_nnls(nmf: NMF, start: str):
+    """From either start (the Cholesky one, or w = 0 when G has no Cholesky factor)."""
     h = nmf.components_
     fold = FoldIn(h)
+    assert fold.solver._cholesky is not None
+    if start == "zero":
+        fold.solver._cholesky = None
     for label, idx, vals in users(100 + nmf.n_components):
         x = dense_row(idx, vals)
         ours = fold.transform(idx, vals)
