@@ -10,13 +10,23 @@ queueing and Discord round trips cost on this machine whatever its speed.
     python bench/load.py            # 50 users
     python bench/load.py --quick    # 10 users (well under a minute)
 
-The bot's cog turns a request away as busy once ``jobs >= workers * 4``; unless ``--jobs`` is
-given the bot gets enough workers (``ceil(N / 4)``) to admit them all. Needs MovieLens
-(``--data-dir``) and the real Letterboxd exports (``--letterboxd-dir``); with no trained model
-in ``--model-dir`` a small one (k=16, 40 iterations) is trained into a temporary folder.
+The bot runs its jobs through its fair queue (bot/jobs.py) with its default number of workers
+unless ``--jobs`` is given, and a line (``BOXDREC_MAX_QUEUED_JOBS``) long enough for all N: a
+job that waits turns "thinking…" into a place-in-line notice and its answer then edits that
+message instead of following it, which this script counts as the answer. Needs MovieLens
+(``--data-dir``) and the real Letterboxd exports (``--letterboxd-dir``). The model is
+``--model`` from ``--model-dir`` when given; otherwise, with ``--model-size full`` (the default
+without ``--quick``), a synthetic model the size of the full ml-32m catalogue (84,000 films,
+k=370, ``benchlib.write_synthetic_model``), and with ``--model-size small`` (the default with
+``--quick``) a small one trained on ml-latest-small (k=16, 40 iterations), in a temporary folder.
+
+The bot runs under ``bench/_bot_with_lag.py``: ``python -m bot`` with a sampler on its event
+loop that wakes every 10 ms, so the loop's lag during the burst is measured in the bot itself.
+``--blas-threads`` sets ``OPENBLAS_NUM_THREADS`` for the bot (default: as deployed, unset).
 
 The last line is JSON: ack_p50_s, ack_p99_s, answer_p50_s, answer_p99_s, lost, requests_per_s,
-peak_rss_mb, idle_rss_mb, compute_p50_s, n, and a few more. Exit code 1 when an answer is lost.
+loop_lag_p99_ms, loop_lag_max_ms, peak_rss_mb, idle_rss_mb, compute_p50_s, n, and a few more.
+Exit code 1 when an answer is lost.
 """
 
 from __future__ import annotations
@@ -26,11 +36,14 @@ import gc
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import benchlib as bl
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "e2e"))  # the fake Discord and its helpers
@@ -48,6 +61,7 @@ from loadgen import (  # noqa: E402
 
 ACK_DEADLINE = 3.0  # Discord's, and the fake's
 FILENAME = "ratings.csv"
+LAG_TICK = 0.010  # bench/_bot_with_lag.py's sampler interval
 
 
 def parse_args() -> argparse.Namespace:
@@ -57,7 +71,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n", type=int, help="users (default 50, --quick 10)")
     parser.add_argument("--count", type=int, default=10, help="films asked for (default 10)")
     parser.add_argument("--films", type=int, default=2000, help="films in the export")
-    parser.add_argument("--jobs", type=int, help="BOXDREC_MAX_CONCURRENT_JOBS (default N/4)")
+    parser.add_argument("--jobs", type=int, help="BOXDREC_MAX_CONCURRENT_JOBS (default: the bot's)")
     parser.add_argument(
         "--model-dir",
         type=Path,
@@ -65,6 +79,13 @@ def parse_args() -> argparse.Namespace:
         help="folder with the trained model (default BOXDREC_MODEL_DIR, else train one)",
     )
     parser.add_argument("--model", default=os.environ.get("BOXDREC_MODEL") or "ml-latest-small")
+    parser.add_argument(
+        "--model-size",
+        choices=("full", "small"),
+        help="without a model in --model-dir: full (84,000 films, k=370, synthetic; the "
+        "default) or small (k=16 trained on ml-latest-small; the default with --quick)",
+    )
+    parser.add_argument("--blas-threads", type=int, help="OPENBLAS_NUM_THREADS for the bot")
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -81,10 +102,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.n = args.n or (10 if args.quick else 50)
     args.timeout = args.timeout or (120.0 if args.quick else 300.0)
-    if args.jobs is None:
-        from bot.cogs.recommend import QUEUE_PER_WORKER
-
-        args.jobs = max(1, math.ceil(args.n / QUEUE_PER_WORKER))
+    args.model_size = args.model_size or ("small" if args.quick else "full")
     return args
 
 
@@ -98,6 +116,11 @@ def model_dir(args: argparse.Namespace, keep: list[tempfile.TemporaryDirectory[s
     tmp = tempfile.TemporaryDirectory(prefix="boxdrec-bench-model-")
     keep.append(tmp)
     where = f"no model {args.model!r} in {args.model_dir}" if args.model_dir else "no model dir"
+    if args.model_size == "full":
+        films, k = bl.FULL_MODEL["films"], bl.FULL_MODEL["k"]
+        args.model = bl.write_synthetic_model(Path(tmp.name), films, k)
+        print(f"model: {where}; a synthetic one of {films:,} films, k={k}, in {tmp.name}")
+        return Path(tmp.name)
     print(f"model: {where}; training a small one (k=16, 40 iterations) into {tmp.name}")
     started = time.perf_counter()
     cfg = TrainConfig(dataset="ml-latest-small", n_components=16, max_iter=40)
@@ -164,17 +187,55 @@ def wait_ready(proc: BotProcess, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+class LaggedBot(BotProcess):
+    """A :class:`BotProcess` running ``bench/_bot_with_lag.py`` instead of ``python -m bot``."""
+
+    def __init__(self, fake: FakeDiscord, env: dict[str, str], workdir: Path) -> None:
+        self.fake = fake
+        self.log_path = workdir / "bot.log"
+        env = {"BOXDREC_DATABASE": str(workdir / "bot.sqlite3"), **env}
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(REPO / "bench" / "_bot_with_lag.py")],
+                env=env,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+
+def loop_lag(lag_file: Path, start: float, end: float) -> dict[str, float]:
+    """The bot's event-loop lag (gap - tick) over the ticks that overlap ``[start, end]``."""
+    ticks = json.loads(lag_file.read_text()) if lag_file.is_file() else []
+    window = [(gap, busy) for at, gap, busy in ticks if at > start and at - gap < end]
+    lags = [1e3 * max(0.0, gap - LAG_TICK) for gap, _ in window]
+    return {
+        "loop_lag_p50_ms": percentile(lags, 50),
+        "loop_lag_p99_ms": percentile(lags, 99),
+        "loop_lag_max_ms": max(lags, default=math.nan),
+        "loop_busy_max_ms": max((1e3 * busy for _, busy in window), default=math.nan),
+        "loop_ticks": len(window),
+    }
+
+
 def fire(args: argparse.Namespace, models: Path, export: BigExport, workdir: Path) -> dict:
     fake = FakeDiscord().start()
+    lag_file = workdir / "lag.json"
+    extra = {"OPENBLAS_NUM_THREADS": str(args.blas_threads)} if args.blas_threads else {}
+    if args.jobs:
+        extra["BOXDREC_MAX_CONCURRENT_JOBS"] = str(args.jobs)
     env = bot_env(
         fake,
         args.data_dir,
         models,
         BOXDREC_MODEL=args.model,
-        BOXDREC_MAX_CONCURRENT_JOBS=str(args.jobs),
+        BOXDREC_MAX_QUEUED_JOBS=str(max(64, args.n)),
+        BOXDREC_BENCH_LAG_FILE=str(lag_file),
+        **extra,
     )
     started = time.monotonic()
-    proc = BotProcess(fake, env, [], workdir)
+    proc = LaggedBot(fake, env, workdir)
     try:
         wait_ready(proc)
         print(f"bot: pid {proc.proc.pid}, ready in {time.monotonic() - started:.1f} s")
@@ -199,7 +260,10 @@ def fire(args: argparse.Namespace, models: Path, export: BigExport, workdir: Pat
         fake.stop()
     if code != 0:
         print(f"warning: the bot exited with {code} on SIGTERM; log {proc.log_path}")
+    answered = [o.answer.at for o in found if o.answer is not None]
+    burst_end = max(answered, default=sent[0][1] + args.timeout)
     return {
+        **loop_lag(lag_file, sent[0][1], burst_end),
         "outcomes": found,
         "first_sent": sent[0][1],
         "send_spread_s": sent[-1][1] - sent[0][1],
@@ -245,7 +309,8 @@ def main() -> int:
     print()
     print(
         f"load: {args.n} users at once (sent within {1e3 * run['send_spread_s']:.0f} ms), "
-        f"{args.count} films each, bot with {args.jobs} workers"
+        f"{args.count} films each, bot with {args.jobs or 'its default number of'} workers; "
+        f"{sum(o.queued for o in found)} waited in line"
     )
     print(
         f"  answered with recommendations {len(recs)}/{args.n}; refused at once {len(refused)}; "
@@ -268,6 +333,12 @@ def main() -> int:
     )
     print(f"  throughput {rps:.2f} answers/s (first sent to last answered)")
     print(
+        f"  bot's event loop during the burst ({run['loop_ticks']} ticks of "
+        f"{1e3 * LAG_TICK:.0f} ms): lag p50 {run['loop_lag_p50_ms']:.1f} ms, p99 "
+        f"{run['loop_lag_p99_ms']:.1f} ms, worst {run['loop_lag_max_ms']:.1f} ms; the loop's "
+        f"own thread busy at most {run['loop_busy_max_ms']:.1f} ms per tick"
+    )
+    print(
         f"  bot RSS: idle after load {run['idle_rss_mb']:.0f} MiB, peak (VmHWM) "
         f"{run['peak_rss_mb']:.0f} MiB (during load {run['load_peak_rss_mb']:.0f}, "
         f"highest sampled during the burst {run['burst_max_rss_mb']:.0f})"
@@ -279,6 +350,10 @@ def main() -> int:
         "answer_p99_s": round(ans_p99, 4),
         "lost": len(lost),
         "requests_per_s": round(rps, 3),
+        "loop_lag_p99_ms": round(run["loop_lag_p99_ms"], 1),
+        "loop_lag_p50_ms": round(run["loop_lag_p50_ms"], 1),
+        "loop_lag_max_ms": round(run["loop_lag_max_ms"], 1),
+        "loop_busy_max_ms": round(run["loop_busy_max_ms"], 1),
         "peak_rss_mb": round(run["peak_rss_mb"], 1),
         "idle_rss_mb": round(run["idle_rss_mb"], 1),
         "compute_p50_s": round(floor["compute_p50_s"], 4),
@@ -292,6 +367,8 @@ def main() -> int:
         "errors": len(failed),
         "late_acks": late_acks,
         "jobs": args.jobs,
+        "model": args.model,
+        "blas_threads": args.blas_threads,
         "films": export.films,
         "export_real_ratings": export.real_ratings,
         "export_synthetic_ratings": export.synthetic_ratings,
