@@ -43,12 +43,19 @@ def _env_int(name: str, default: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ImportLimits:
-    """Limits on one uploaded export. A Letterboxd export of 10,000 films is about 1 MB."""
+    """Limits on one uploaded export. A Letterboxd export of 10,000 films is about 1 MB.
+
+    ``max_compression_ratio`` applies to each zip member once it has unpacked more than 1 MiB
+    (real exports compress 4 to 15 times). ``max_import_memory_bytes`` bounds what one import
+    holds at once: the upload, the unpacked files, their decoded text and the parsed films.
+    """
 
     max_upload_bytes: int = 10 * 1024 * 1024
-    max_uncompressed_bytes: int = 64 * 1024 * 1024
+    max_uncompressed_bytes: int = 32 * 1024 * 1024
     max_rows: int = 50_000
     max_zip_members: int = 2_000
+    max_compression_ratio: int = 100
+    max_import_memory_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_env(cls) -> ImportLimits:
@@ -60,4 +67,10 @@ class ImportLimits:
             ),
             max_rows=_env_int("BOXDREC_MAX_ROWS", d.max_rows),
             max_zip_members=_env_int("BOXDREC_MAX_ZIP_MEMBERS", d.max_zip_members),
+            max_compression_ratio=_env_int(
+                "BOXDREC_MAX_COMPRESSION_RATIO", d.max_compression_ratio
+            ),
+            max_import_memory_bytes=_env_int(
+                "BOXDREC_MAX_IMPORT_MEMORY_BYTES", d.max_import_memory_bytes
+            ),
         )

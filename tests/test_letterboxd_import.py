@@ -789,7 +789,7 @@ def test_zip_bomb_refused_while_reading_when_headers_lie(monkeypatch: pytest.Mon
 
 def test_zip_bomb_with_default_limits() -> None:
     data = make_zip({"ratings.csv": b"Date,Name,Year,Letterboxd URI,Rating\n" + b"0" * 70_000_000})
-    assert error_of(data, "export.zip").startswith("export.zip would unpack to more than 64 MB")
+    assert error_of(data, "export.zip").startswith("export.zip would unpack to more than 32 MB")
 
 
 def test_zip_with_too_many_members_is_refused() -> None:

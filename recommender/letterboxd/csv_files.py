@@ -5,12 +5,26 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import sys
 from collections.abc import Iterable, Iterator
 
 from recommender.config import ImportLimits
 from recommender.errors import ExportError
-from recommender.letterboxd.decoding import _decode, _repair_name
-from recommender.letterboxd.messages import _UPLOAD_HINT, EXPORT_PATH, _clip, _no_films_message
+from recommender.letterboxd.decoding import (
+    _decode,
+    _encoding_of,
+    _is_mojibake,
+    _repair_name,
+    _text_size_bound,
+)
+from recommender.letterboxd.messages import (
+    _UPLOAD_HINT,
+    EXPORT_PATH,
+    _clip,
+    _memory_message,
+    _no_films_message,
+    _row_error,
+)
 from recommender.letterboxd.parsed import FileKind, _CsvFile, _Row
 from recommender.letterboxd.values import (
     _STARS,
@@ -19,6 +33,7 @@ from recommender.letterboxd.values import (
     _name_key,
     _parse_rating,
     _parse_year,
+    _tidy_name,
 )
 
 # One logger, "recommender.letterboxd", for the whole importer (its name as a single module).
@@ -48,8 +63,17 @@ _REQUIRED = ("name", "year", "uri")
 # Letterboxd files have at most 9 columns and diary tags are one quoted cell; a line with more
 # delimiters than this is not an export, and parsing it would make one huge record.
 _MAX_CELLS = 20_000
+# Real titles are under 300 characters; longer names are refused before any repair (ftfy takes
+# seconds over a few megabytes of one name).
+_MAX_NAME_CHARS = 1_000
+# Characters of mojibake repaired in one file (0.15 s of ftfy); a real export of 10,000 films
+# read as cp1252 has about 200,000. Past it names are kept as written.
+_MAX_REPAIRED_CHARS = 500_000
 _LINE_END = re.compile(r"\r\n?|\n")  # the line ends io.StringIO(newline="") keeps
 _FIRST_LINE = re.compile(r"\S[^\r\n]*")  # the header, or a list export's banner
+# Memory one kept row costs until the import ends, besides its share of the text: the row and
+# its strings (380 bytes measured) and its film at the merge's peak (700), with a margin.
+_ROW_BYTES = 1_500
 
 
 def _column_key(header: str) -> str:
@@ -81,7 +105,7 @@ def _read_single_csv(data: bytes, label: str, limits: ImportLimits) -> _CsvFile:
     reason = _NOT_FILMS.get(label.casefold())
     if reason:
         raise ExportError(f"{label} {reason}. {_UPLOAD_HINT}")
-    parsed = _parse_csv(data, label, None, limits)
+    parsed = _parse_csv(data, label, None, limits, 0)
     if not parsed.rows:
         raise ExportError(_no_films_message(label))
     return parsed
@@ -105,9 +129,25 @@ def _not_letterboxd_message(label: str, headers: list[str]) -> str:
     )
 
 
-def _parse_csv(data: bytes, label: str, kind: FileKind | None, limits: ImportLimits) -> _CsvFile:
-    """Parse one export CSV into checked rows. ``kind=None``: decide from name and columns."""
-    text = _decode(data, label)
+def _parse_csv(
+    data: bytes, label: str, kind: FileKind | None, limits: ImportLimits, spent: int
+) -> _CsvFile:
+    """Parse one export CSV into checked rows. ``kind=None``: decide from name and columns.
+
+    ``spent``: memory the import holds besides ``data`` (the upload, other unpacked files, the
+    rows of files parsed before). A file whose text and rows would pass
+    ``limits.max_import_memory_bytes`` is refused before it is decoded.
+    """
+    encoding = _encoding_of(data, label)
+    # The text may take 4 bytes a character; the rows keep slices of it and names folded for
+    # matching (at most two more copies); decoding briefly needs the raw bytes once more.
+    text_bytes = _text_size_bound(data, encoding)
+    rows = min(limits.max_rows, _line_count(data) + 1)
+    need = spent + len(data) + 3 * text_bytes + rows * _ROW_BYTES
+    if need > limits.max_import_memory_bytes:
+        raise ExportError(_memory_message(label, need, limits.max_import_memory_bytes))
+    text = _decode(data, label, encoding)
+
     found = _FIRST_LINE.search(text)  # not text.split(): that copies the whole file
     first_line = found.group() if found else ""
     if first_line.strip().strip('"').casefold().startswith("letterboxd list export"):
@@ -116,47 +156,99 @@ def _parse_csv(data: bytes, label: str, kind: FileKind | None, limits: ImportLim
             f"whole export zip from Letterboxd ({EXPORT_PATH})."
         )
     delimiter = _sniff_delimiter(first_line)
-    reader = csv.reader(_checked_lines(text, delimiter, label), delimiter=delimiter)
+    # Blank lines before the header are skipped at C speed, but count against the same limit
+    # as blank rows after it: millions of them fit in the size limit.
+    at = found.start() if found else 0
+    start = max(text.rfind("\r", 0, at), text.rfind("\n", 0, at)) + 1
+    skipped = number = _line_count(text, start)
+    if skipped > limits.max_rows:
+        raise ExportError(_blank_rows_message(label, limits.max_rows))
+    lines = _checked_lines(text, delimiter, label, start, skipped)
+    # strict: a quote that never closes is an error, not the rest of the file read as one name.
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     try:
-        number = 0
+        blank = number
         header: list[str] | None = None
         for record in reader:
             number += 1
             if any(cell.strip() for cell in record):
                 header = record
                 break
+            blank += 1
+            if blank > limits.max_rows:
+                raise ExportError(_blank_rows_message(label, limits.max_rows))
         if header is None:
             raise ExportError(f"{label} is empty. {_UPLOAD_HINT}")
         columns = _map_columns(header, label)
         if kind is None:
             kind = _kind_for_upload(label, columns)
-        rows = _parse_rows(reader, number, columns, kind, label, limits.max_rows)
+        slack = limits.max_import_memory_bytes - need
+        parsed, grown = _parse_rows(reader, number, blank, columns, kind, label, limits, slack)
     except csv.Error as exc:
+        if str(exc) == "unexpected end of data":
+            raise ExportError(
+                f'{label}, line {_unclosed_quote_line(text)}: a quote (") opens here and never '
+                "closes, so the rest of the file would be read as one value. Save the file again "
+                "as CSV from your spreadsheet, or upload the file Letterboxd made."
+            ) from None
         raise ExportError(
-            f"{label} is not a readable CSV file (line {reader.line_num}: {_clip(str(exc), 60)}). "
-            "Upload the file as Letterboxd made it, or save it again as CSV."
+            f"{label} is not a readable CSV file (line {skipped + reader.line_num}: "
+            f"{_clip(str(exc), 60)}). Upload the file as Letterboxd made it, or save it again as "
+            "CSV."
         ) from None
-    log.debug("Parsed %s as %s: %d film rows", label, kind.value, len(rows))
-    return _CsvFile(label=label, kind=kind, rows=tuple(rows))
+    log.debug("Parsed %s as %s: %d film rows", label, kind.value, len(parsed))
+    # What the rows keep for later files' budgets: their strings (at most two text copies of the
+    # actual width), the rows themselves and names that NFKC made longer.
+    held = 2 * sys.getsizeof(text) + len(parsed) * _ROW_BYTES + grown
+    return _CsvFile(label=label, kind=kind, rows=tuple(parsed), held_bytes=held)
 
 
-def _checked_lines(text: str, delimiter: str, label: str) -> Iterator[str]:
-    """The lines of ``text`` with their ends for the CSV reader, one at a time (io.StringIO
-    would hold a copy of four bytes a character); a line with thousands of columns is refused."""
-    start = 0
-    for number, end in enumerate(_line_ends(text), 1):
+def _line_count(data: str | bytes, end: int | None = None) -> int:
+    """Line ends in ``data[:end]`` (CR, LF or CRLF), without copying it."""
+    if isinstance(data, str):
+        return data.count("\n", 0, end) + data.count("\r", 0, end) - data.count("\r\n", 0, end)
+    return data.count(b"\n", 0, end) + data.count(b"\r", 0, end) - data.count(b"\r\n", 0, end)
+
+
+def _unclosed_quote_line(text: str) -> int:
+    """The line of the quote still open at the end of ``text``: the first of the last run of an
+    odd number of quotes, since after it quotes only come in escaped pairs ("")."""
+    end = len(text)
+    while (last := text.rfind('"', 0, end)) >= 0:
+        first = last
+        while first and text[first - 1] == '"':
+            first -= 1
+        if (last - first) % 2 == 0:
+            return _line_count(text, first) + 1
+        end = first
+    return _line_count(text) + 1
+
+
+def _blank_rows_message(label: str, max_rows: int) -> str:
+    return (
+        f"{label} has more than {max_rows:,} rows without a film name, so it is not a file "
+        "Letterboxd made. Upload the file as Letterboxd made it, or delete the empty rows and "
+        "upload it again."
+    )
+
+
+def _checked_lines(text: str, delimiter: str, label: str, start: int, number: int) -> Iterator[str]:
+    """The lines of ``text`` from ``start`` (after line ``number``) with their ends for the CSV
+    reader, one at a time (io.StringIO would hold a copy of four bytes a character); a line
+    with thousands of columns is refused."""
+    for line_number, end in enumerate(_line_ends(text, start), number + 1):
         line = text[start:end]
         start = end
         if line.count(delimiter) >= _MAX_CELLS:
             raise ExportError(
-                f"{label}, line {number} has more than {_MAX_CELLS:,} columns, so it is not a "
+                f"{label}, line {line_number} has more than {_MAX_CELLS:,} columns, so it is not a "
                 f"Letterboxd export. {_UPLOAD_HINT}"
             )
         yield line
 
 
-def _line_ends(text: str) -> Iterator[int]:
-    for match in _LINE_END.finditer(text):
+def _line_ends(text: str, start: int) -> Iterator[int]:
+    for match in _LINE_END.finditer(text, start):
         yield match.end()
     if not text.endswith(("\n", "\r")):
         yield len(text)
@@ -165,12 +257,16 @@ def _line_ends(text: str) -> Iterator[int]:
 def _parse_rows(
     records: Iterator[list[str]],
     number: int,
+    skipped: int,
     columns: dict[str, int],
     kind: FileKind,
     label: str,
-    max_rows: int,
-) -> list[_Row]:
-    """The film rows after the header (row ``number``), checked; blank rows are skipped.
+    limits: ImportLimits,
+    slack: int,
+) -> tuple[list[_Row], int]:
+    """The film rows after the header (row ``number``), checked, and the bytes names folded
+    for matching grew by (refused past ``slack``). Blank rows are skipped and counted on from
+    ``skipped``, the blank lines before the header.
 
     The hot loop of an import: plain indexing and fast paths for the common values.
     """
@@ -181,9 +277,11 @@ def _parse_rows(
         i_watched = i_date = -1
     width = max(columns.values()) + 1
     stars = _STARS
+    max_rows = limits.max_rows
     rows: list[_Row] = []
     append = rows.append
-    skipped = 0
+    grown = 0
+    repair_left = _MAX_REPAIRED_CHARS
     for record in records:
         number += 1
         # Pad short records; index -1 (a column the file lacks) is always "".
@@ -191,8 +289,22 @@ def _parse_rows(
             record += [""] * (width - len(record))
         record.append("")
         name = record[i_name].strip()
+        if len(name) > _MAX_NAME_CHARS:
+            raise _row_error(
+                label,
+                number,
+                name,
+                f"the film name is {len(name):,} characters long, but no film's name is longer "
+                f"than {_MAX_NAME_CHARS:,}, so this is not a file Letterboxd made",
+                _UPLOAD_HINT,
+            )
         if name and not name.isascii():
-            name = _repair_name(name)
+            if _is_mojibake(name) and repair_left > 0:
+                repair_left -= len(name)
+                name = _repair_name(name)
+                if repair_left <= 0:
+                    log.info("%s: mojibake repair stops at row %d, its limit", label, number)
+            name = _tidy_name(name)
         if not name.isprintable():  # also true of no-break spaces; rarely needs cleaning
             name = _clean_name(name)
         if not name:
@@ -200,13 +312,17 @@ def _parse_rows(
                 log.debug("%s row %d has no film name; skipped", label, number)
             skipped += 1
             if skipped > max_rows:  # blank rows cost time too: millions fit in the size limit
-                raise ExportError(
-                    f"{label} has more than {max_rows:,} rows without a film name, so it is not "
-                    "a file Letterboxd made. Upload the file as Letterboxd made it, or delete "
-                    "the empty rows and upload it again."
-                )
+                raise ExportError(_blank_rows_message(label, max_rows))
             continue
-        key = " ".join(name.casefold().split()) if name.isascii() else _name_key(name)
+        if name.isascii():
+            key = " ".join(name.casefold().split())
+        else:
+            key = _name_key(name)
+            if len(key) > len(name):  # NFKC makes one character up to 18 ("\ufdfa")
+                grown += sys.getsizeof(key)
+                if grown > slack:
+                    need = limits.max_import_memory_bytes - slack + grown
+                    raise ExportError(_memory_message(label, need, limits.max_import_memory_bytes))
         year = record[i_year].strip()
         year_number = int(year) if len(year) == 4 and year.isascii() and year.isdigit() else 0
         rating = record[i_rating].strip()
@@ -229,7 +345,7 @@ def _parse_rows(
                 f"{label} has more than {max_rows:,} film rows, the limit for one file. Upload "
                 "your own Letterboxd export, or ask the bot's admin to raise BOXDREC_MAX_ROWS."
             )
-    return rows
+    return rows, grown
 
 
 def _map_columns(header: list[str], label: str) -> dict[str, int]:

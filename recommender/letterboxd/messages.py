@@ -67,3 +67,20 @@ def _bomb_message(label: str, budget: int) -> str:
         f"{label} would unpack to more than {_mb(budget)}, the limit (a Letterboxd export of "
         f"10,000 films is about 1 MB). {_ZIP_HINT}"
     )
+
+
+def _ratio_message(label: str, name: str, ratio: int) -> str:
+    return (
+        f"{label} unpacks {_clip(name, 60)} to more than {ratio} times its packed size, the "
+        "limit; Letterboxd exports pack only 4 to 15 times, so this is not one. "
+        f"{_ZIP_HINT}"
+    )
+
+
+def _memory_message(label: str, need: int, limit: int) -> str:
+    return (
+        f"{label} is too big to read: its text and films would take about {_mb(need)} of "
+        f"memory, more than the {_mb(limit)} limit (a Letterboxd export needs a few MB). Upload "
+        "your own Letterboxd export, or ask the bot's admin to raise "
+        "BOXDREC_MAX_IMPORT_MEMORY_BYTES."
+    )

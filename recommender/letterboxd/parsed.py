@@ -35,3 +35,4 @@ class _CsvFile:
     label: str  # what messages call the file: "ratings.csv", "likes/films.csv"
     kind: FileKind
     rows: tuple[_Row, ...]
+    held_bytes: int = 0  # memory its rows hold until the merge ends: an estimate, see _parse_csv

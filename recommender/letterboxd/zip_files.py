@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from recommender.config import ImportLimits
 from recommender.errors import ExportError
 from recommender.letterboxd.csv_files import _parse_csv
-from recommender.letterboxd.messages import _ZIP_HINT, _bomb_message, _clip, _corrupt_zip_message
+from recommender.letterboxd.decoding import _NOT_SPACE
+from recommender.letterboxd.messages import (
+    _ZIP_HINT,
+    _bomb_message,
+    _clip,
+    _corrupt_zip_message,
+    _ratio_message,
+)
 from recommender.letterboxd.parsed import FileKind, _CsvFile
 
 # One logger, "recommender.letterboxd", for the whole importer (its name as a single module).
@@ -21,6 +28,9 @@ log = logging.getLogger(__package__)
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _CENTRAL_ENTRY = b"PK\x01\x02"  # starts each entry of the zip's table of contents
 _READ_CHUNK = 64 * 1024
+# The compression ratio is checked once a member has unpacked this much: a small file of
+# repeated lines packs far better than a real export (4 to 15 times) without being a bomb.
+_RATIO_AFTER = 1024 * 1024
 
 _DRIVE = re.compile(r"[A-Za-z]:")
 
@@ -130,18 +140,29 @@ def _select_members(
 
 
 def _read_member(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, read_so_far: int, label: str, budget: int
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    name: str,
+    read_so_far: int,
+    label: str,
+    budget: int,
+    max_ratio: int,
 ) -> bytes:
-    """Stream one member, counting real bytes against ``budget`` whatever its header says."""
-    chunks: list[bytes] = []
+    """Stream one member, counting real bytes against ``budget`` whatever its header says, and
+    against ``max_ratio`` times its packed size (zipfile reads no more than that size)."""
+    ratio_limit = max(_RATIO_AFTER, max_ratio * info.compress_size)
+    # One buffer: getvalue() hands it over without the copy b"".join(chunks) makes.
+    buffer = io.BytesIO()
     total = read_so_far
     with zf.open(info) as handle:
         while chunk := handle.read(_READ_CHUNK):
             total += len(chunk)
             if total > budget:
                 raise ExportError(_bomb_message(label, budget))
-            chunks.append(chunk)
-    return b"".join(chunks)
+            buffer.write(chunk)
+            if buffer.tell() > ratio_limit:
+                raise ExportError(_ratio_message(label, name, max_ratio))
+    return buffer.getvalue()
 
 
 def _read_zip(data: bytes, label: str, limits: ImportLimits) -> list[_CsvFile]:
@@ -173,13 +194,16 @@ def _read_zip(data: bytes, label: str, limits: ImportLimits) -> list[_CsvFile]:
             members = _select_members(infos, label)
             for name, _, info in members:
                 _refuse_unreadable(label, name, info)
-            budget = limits.max_uncompressed_bytes
+            # The unpacked files are held together with the upload: both limits bound them.
+            budget = min(limits.max_uncompressed_bytes, limits.max_import_memory_bytes - len(data))
             if _declared_size(info for _, _, info in members) > budget:
                 raise ExportError(_bomb_message(label, budget))
             raw: list[tuple[str, FileKind, bytes]] = []
             read = 0
             for name, kind, info in members:
-                content = _read_member(zf, info, read, label, budget)
+                content = _read_member(
+                    zf, info, name, read, label, budget, limits.max_compression_ratio
+                )
                 read += len(content)
                 raw.append((name, kind, content))
     except ExportError:
@@ -188,11 +212,19 @@ def _read_zip(data: bytes, label: str, limits: ImportLimits) -> list[_CsvFile]:
         log.debug("Could not read zip %s: %s: %s", label, type(exc).__name__, exc)
         raise ExportError(_corrupt_zip_message(label)) from None
 
+    # Each member's bytes are let go once parsed; what is held meanwhile counts against the
+    # memory limit: the upload, the members not parsed yet, the rows of those parsed.
     files: list[_CsvFile] = []
-    for name, kind, content in raw:
-        if not content.strip():  # all NUL bytes is damage, and _parse_csv says so
+    unparsed = read
+    held = len(data)
+    raw.reverse()
+    while raw:
+        name, kind, content = raw.pop()
+        unparsed -= len(content)
+        if not _NOT_SPACE.search(content):  # all NUL bytes is damage, and _parse_csv says so
             log.debug("%s in %s is empty", name, label)
             files.append(_CsvFile(label=name, kind=kind, rows=()))
         else:
-            files.append(_parse_csv(content, name, kind, limits))
+            files.append(_parse_csv(content, name, kind, limits, held + unparsed))
+            held += files[-1].held_bytes
     return files
