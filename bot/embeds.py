@@ -21,7 +21,8 @@ FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
 COLOUR = discord.Colour(0x00E054)  # Letterboxd green
 ELLIPSIS = "…"
-_MARKUP = re.compile(r"[\\*_~|`\[\]]")
+# "<" too: "<@123>" or "<#123>" typed into a name would render as a mention pill.
+_MARKUP = re.compile(r"[\\*_~|`\[\]<]")
 NOTHING_LEFT = "The model has no film left that you have not already seen."
 
 

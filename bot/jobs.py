@@ -3,8 +3,11 @@
 Every heavy job (parsing an export, ranking, drawing a chart) goes through :class:`JobQueue`.
 It runs at most ``workers`` jobs at once, keeps at most ``max_waiting`` waiting, lets one user
 have at most ``per_user`` jobs in flight, and starts waiting jobs round-robin across users, so
-one user's tenth upload waits behind everyone else's first. A user whose job must wait is told
-their place in line; when the line is full they are told how long to wait.
+one user's tenth upload waits behind everyone else's first. One user never runs on every worker
+at once (at most ``workers - 1``, when there are two or more): a job can run for up to the time
+limit, so someone arriving behind a burst would otherwise wait that long for a free worker. A
+user whose job must wait is told their place in line; when the line is full they are told how
+long to wait.
 
 Everything here runs on the event loop thread; only the jobs themselves run in the executor.
 """
@@ -61,6 +64,8 @@ class JobQueue:
         self.per_user = per_user
         self.clock = clock
         self.running = 0
+        self.max_running_per_user = max(1, workers - 1)
+        self._running_of: dict[int, int] = {}
         self.average_seconds = INITIAL_JOB_SECONDS
         self._waiting: dict[int, deque[_Job]] = {}  # in order of arrival
         self._in_flight: dict[int, int] = {}
@@ -152,7 +157,13 @@ class JobQueue:
     def _pump(self) -> None:
         """Start waiting jobs while workers are free: the user served longest ago goes first."""
         while self.running < self.workers and self._waiting:
-            lengths = {user: len(jobs) for user, jobs in self._waiting.items()}
+            lengths = {
+                user: len(jobs)
+                for user, jobs in self._waiting.items()
+                if self._running_of.get(user, 0) < self.max_running_per_user
+            }
+            if not lengths:  # only users already on their share of the workers are waiting
+                return
             user_id = self._next_user(lengths, self._served)
             queue = self._waiting[user_id]
             job = queue.popleft()
@@ -171,12 +182,18 @@ class JobQueue:
     def _start(self, job: _Job) -> None:
         job.started = True
         self.running += 1
+        self._running_of[job.user_id] = self._running_of.get(job.user_id, 0) + 1
         loop = asyncio.get_running_loop()
         started = self.clock()
         running = loop.run_in_executor(self.executor, job.fn, *job.args)
 
         def finished(done: asyncio.Future[Any]) -> None:
             self.running -= 1
+            left = self._running_of.get(job.user_id, 0) - 1
+            if left > 0:
+                self._running_of[job.user_id] = left
+            else:
+                self._running_of.pop(job.user_id, None)
             self._release(job.user_id)
             elapsed = self.clock() - started
             self.average_seconds += SMOOTHING * (elapsed - self.average_seconds)

@@ -15,13 +15,18 @@ from recommender.service import Recommendation
 FILENAME = "boxdrec-recommendations.csv"
 HEADER = ("Title", "Year", "tmdbID", "imdbID")
 
-# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection). Spreadsheets
+# skip leading spaces and invisible characters before looking, and some read the full-width
+# forms (＝ ＋ － ＠) as the ASCII ones.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
+_SKIPPED_FIRST = " \u00a0\u200b\u200c\u200d\u2060\ufeff"
 
 
 def safe_cell(value: str) -> str:
     """Prefix a single quote to anything a spreadsheet would run as a formula."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    if value.startswith(_FORMULA_START) or value.lstrip(_SKIPPED_FIRST).startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def recommendations_csv(items: Iterable[Recommendation]) -> bytes:

@@ -23,10 +23,26 @@ from bot.embeds import COLOUR, cut, escape_markup
 from bot.errors import UserFacingError, report_error
 from bot.jobs import JobQueue
 from bot.profiles import require_profile
-from bot.social import SocialRejected, custom_id, film_link, mark_live, name, predicted
+from bot.social import (
+    NAME_LIMIT,
+    SocialRejected,
+    custom_id,
+    film_link,
+    mark_live,
+    name,
+    predicted,
+)
 from bot.storage import ProfileStore, StoredProfile
 from recommender.filters import ListFilters
-from recommender.group import BLEND, MAX_MEMBERS, MIN_MEMBERS, GroupPick, GroupResult, movie_night
+from recommender.group import (
+    BLEND,
+    MAX_MEMBERS,
+    MIN_MEMBERS,
+    GroupPick,
+    GroupResult,
+    NoFilmsLeft,
+    movie_night,
+)
 from recommender.service import RecommenderService
 
 log = logging.getLogger(__name__)
@@ -110,6 +126,16 @@ def lobby_embed(
         inline=False,
     )
     return embed
+
+
+def no_films_text(night: NightSettings) -> str:
+    """The closing line of a movie night whose settings leave no film."""
+    what = f" ({night.filters.describe()})" if night.filters.active else ""
+    rewatch = "" if night.allow_rewatch else ", or with allow_rewatches"
+    return (
+        f"This movie night closed: every film that fits its settings{what} has been seen by "
+        f"someone here. Start a new /movienight with wider filters{rewatch}."
+    )
 
 
 def status_embed(text: str) -> discord.Embed:
@@ -252,10 +278,20 @@ class Lobby(discord.ui.View):
         self.editor = interaction
         try:
             result = await self._pick()
-        except Exception:
-            self.state = "open"  # show the lobby again; the starter reads why (on_error)
+        except SocialRejected as error:
+            if not isinstance(error.__cause__, NoFilmsLeft):
+                await self._reopen(interaction)
+                raise
+            # No Join or Leave can fix the filters: close it, saying why, for everyone.
+            self.state = "closed"
+            self.stop()
+            log.info("movie night %s: no film fits its settings", self.lobby_id)
+            text = no_films_text(self.night)
             with contextlib.suppress(discord.HTTPException):
-                await interaction.edit_original_response(embed=self.embed, view=self)
+                await interaction.edit_original_response(embed=status_embed(text), view=None)
+            return
+        except Exception:
+            await self._reopen(interaction)
             raise
         self.state = "done"
         self.stop()
@@ -266,6 +302,13 @@ class Lobby(discord.ui.View):
             len(self.members),
         )
         await interaction.edit_original_response(embed=result_embed(result, self.night), view=None)
+
+    async def _reopen(self, interaction: discord.Interaction) -> None:
+        """Show the lobby again: a member may leave, or Start be pressed again; the starter
+        reads why privately (on_error)."""
+        self.state = "open"
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.edit_original_response(embed=self.embed, view=self)
 
     async def _pick(self) -> GroupResult:
         profiles = [await self._profile(uid, who) for uid, who in self.members.items()]
@@ -314,6 +357,6 @@ def _rank(
         night.count,
         night.filters,
         night.allow_rewatch,
-        names=names,
+        names=[cut(n, NAME_LIMIT) for n in names],  # reasons quote them, as other lines do
         hidden=[p.hidden for p in profiles],
     )

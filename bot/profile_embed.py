@@ -49,17 +49,18 @@ def counts_line(profile: TasteProfile) -> str:
     return " · ".join(parts)
 
 
-def generosity_line(g: Generosity | None, n_rated: int) -> str:
+def generosity_line(g: Generosity | None, n_rated: int, *, own: bool = True) -> str:
     """How generously they rate, with the evidence behind it and its uncertainty."""
+    you, your = ("you", "your") if own else ("they", "their")
     if g is None:
         return "This model has no MovieLens crowd statistics, so generosity cannot be measured."
     if n_rated == 0:
-        return "No ratings in your films, so there is nothing to compare with MovieLens raters."
+        return f"No ratings in {your} films, so there is nothing to compare with MovieLens raters."
     if g.percentile is None or g.offset is None or g.low is None or g.high is None:
         return (
-            f"Only {_films(g.n_films)} you rated {'has' if g.n_films == 1 else 'have'} "
+            f"Only {_films(g.n_films)} {you} rated {'has' if g.n_films == 1 else 'have'} "
             f"{MIN_FILM_RATINGS}+ MovieLens ratings; {MIN_SHARED_FILMS} are needed to say how "
-            "generously you rate."
+            f"generously {you} rate."
         )
     pct = round(g.percentile)
     if pct >= 50:
@@ -69,7 +70,7 @@ def generosity_line(g: Generosity | None, n_rated: int) -> str:
     direction = "above" if g.offset >= 0 else "below"
     line = (
         f"{head}: {abs(g.offset):.2f}★ {direction} their average on the {_films(g.n_films)} "
-        "you share with them"
+        f"{you} share with them"
     )
     low, high = round(g.low), round(g.high)
     if high - low >= RANGE_POINTS:
@@ -77,15 +78,21 @@ def generosity_line(g: Generosity | None, n_rated: int) -> str:
     return line + "."
 
 
-def preference_lines(prefs: tuple[Preference, ...], basis: str) -> str:
+def preference_lines(
+    prefs: tuple[Preference, ...], basis: str, mean: float | None = None, *, own: bool = True
+) -> str:
+    """One line a genre or decade: its stars and how far that is from the person's ``mean``
+    (the plain difference; the order comes from a shrunk liking, docs/architecture.md)."""
     if not prefs:
         return "Nothing stands out yet: rate more films."
+    your = "your" if own else "their"
     if basis == "ratings":
-        lines = [
-            f"**{_esc(p.name)}** · {stars(p.mean_stars or 0)} on {_films(p.films)} "
-            f"({p.liking:+.2f} vs your average)"
-            for p in prefs
-        ]
+        lines = []
+        for p in prefs:
+            line = f"**{_esc(p.name)}** · {stars(p.mean_stars or 0)} on {_films(p.films)}"
+            if mean is not None and p.mean_stars is not None:
+                line += f" ({p.mean_stars - mean:+.1f}★ vs {your} average)"
+            lines.append(line)
     else:
         lines = [f"**{_esc(p.name)}** · {_films(p.films)} ({p.liking:.0%})" for p in prefs]
         lines.append("_By films watched: too few ratings to weigh them._")
@@ -93,20 +100,26 @@ def preference_lines(prefs: tuple[Preference, ...], basis: str) -> str:
 
 
 def dimension_field(d: TasteDimension, whose: str) -> tuple[str, str]:
-    """("Crime dramas: heist, mafia · 46% of your taste", "Like … \nYours: …")."""
+    """("Crime dramas: heist, mafia · 46% of your taste", "Like … \nYours: …"); ``whose`` is
+    "your" or "their"."""
     name = fit(f"{d.name} · {d.share:.0%} of {whose} taste", FIELD_NAME_LIMIT)
     examples = ", ".join(
         _esc(e.title) + (f" ({e.year})" if e.year is not None else "") for e in d.examples
     )
     value = f"Like {examples}" if examples else "No example films"
     if d.yours:
-        value += "\nYours: " + ", ".join(_esc(n) for n in d.yours)
+        label = "Yours" if whose == "your" else "Theirs"
+        value += f"\n{label}: " + ", ".join(_esc(n) for n in d.yours)
     return name, fit(value, FIELD_VALUE_LIMIT)
 
 
 NO_DIMENSIONS = (
     "The model cannot read a taste from your films yet: rate a few films you enjoyed "
     "(above your average) that MovieLens knows."
+)
+NO_DIMENSIONS_THEIRS = (
+    "The model cannot read a taste from their films yet: too few of the films they rated "
+    "above their average are ones MovieLens knows."
 )
 
 
@@ -120,18 +133,24 @@ def profile_embed(
         title=fit(profile.signature, TITLE_LIMIT),
         description=counts_line(profile)
         + "\n\n"
-        + generosity_line(profile.generosity, profile.n_rated),
+        + generosity_line(profile.generosity, profile.n_rated, own=own),
         colour=COLOUR,
     )
     embed.set_author(name=fit(f"{name}'s taste profile", TITLE_LIMIT))
     embed.add_field(
         name=f"{whose} favourite genres",
-        value=fit(preference_lines(profile.favourite_genres, profile.basis), FIELD_VALUE_LIMIT),
+        value=fit(
+            preference_lines(profile.favourite_genres, profile.basis, profile.mean_stars, own=own),
+            FIELD_VALUE_LIMIT,
+        ),
         inline=False,
     )
     embed.add_field(
         name=f"{whose} favourite decades",
-        value=fit(preference_lines(profile.favourite_decades, profile.basis), FIELD_VALUE_LIMIT),
+        value=fit(
+            preference_lines(profile.favourite_decades, profile.basis, profile.mean_stars, own=own),
+            FIELD_VALUE_LIMIT,
+        ),
         inline=False,
     )
     if profile.dimensions:
@@ -139,7 +158,11 @@ def profile_embed(
             field_name, value = dimension_field(d, "your" if own else "their")
             embed.add_field(name=field_name, value=value, inline=False)
     else:
-        embed.add_field(name="Taste dimensions", value=NO_DIMENSIONS, inline=False)
+        embed.add_field(
+            name="Taste dimensions",
+            value=NO_DIMENSIONS if own else NO_DIMENSIONS_THEIRS,
+            inline=False,
+        )
     embed.set_image(url=f"attachment://{CHART_NAME}")
     footer = f"Model {profile.model_name} · MovieLens ratings by GroupLens"
     if saved_at is not None:

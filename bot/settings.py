@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     max_zip_members: PositiveInt = Field(
         _LIMITS.max_zip_members, validation_alias="BOXDREC_MAX_ZIP_MEMBERS"
     )
+    max_compression_ratio: PositiveInt = Field(
+        _LIMITS.max_compression_ratio, validation_alias="BOXDREC_MAX_COMPRESSION_RATIO"
+    )
+    max_import_memory_bytes: PositiveInt = Field(
+        _LIMITS.max_import_memory_bytes, validation_alias="BOXDREC_MAX_IMPORT_MEMORY_BYTES"
+    )
 
     max_concurrent_jobs: PositiveInt = Field(2, validation_alias="BOXDREC_MAX_CONCURRENT_JOBS")
     # Jobs waiting for a worker (beyond these, "busy, try again in N seconds"), and jobs one
@@ -105,6 +111,8 @@ class Settings(BaseSettings):
             max_uncompressed_bytes=self.max_uncompressed_bytes,
             max_rows=self.max_rows,
             max_zip_members=self.max_zip_members,
+            max_compression_ratio=self.max_compression_ratio,
+            max_import_memory_bytes=self.max_import_memory_bytes,
         )
 
     @property

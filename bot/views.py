@@ -17,7 +17,7 @@ from typing import Any, Literal
 import discord
 
 from bot.embeds import PER_PAGE, build_pages, cut
-from bot.errors import report_error
+from bot.errors import UserFacingError, report_error
 from bot.letterboxd_csv import FILENAME, recommendations_csv
 from bot.storage import ProfileStore
 from recommender.service import Recommendation, RecommendationResult
@@ -192,7 +192,16 @@ class RecommendationView(discord.ui.View):
         self.hidden.add(movie_id)
         self._version += 1
         version = self._version
-        result = await self.rerank(frozenset(self.hidden))
+        line = hide_line(film.title if film else str(movie_id), kind, remembered)
+        try:
+            result = await self.rerank(frozenset(self.hidden))
+        except UserFacingError as error:  # busy, too many requests, too slow: say so in place
+            log.info("re-rank for user %s refused: %s", self.owner_id, error)
+            if version == self._version:
+                await interaction.edit_original_response(
+                    content=f"{line} {UNREFRESHED} {error}", view=self
+                )
+            return
         log.info(
             "user %s hid film %s (%s, remembered %s)", self.owner_id, movie_id, kind, remembered
         )
@@ -200,7 +209,6 @@ class RecommendationView(discord.ui.View):
             return  # a later press is re-ranking with this film hidden too
         self._show(result)
         self._update_buttons()
-        line = hide_line(film.title if film else str(movie_id), kind, remembered)
         await interaction.edit_original_response(content=line, embed=self.current, view=self)
 
     async def _remember(self, movie_id: int, kind: Literal["seen", "not_interested"]) -> bool:
@@ -250,6 +258,10 @@ def mark_options(items: tuple[Recommendation, ...]) -> list[discord.SelectOption
                 )
             )
     return options
+
+
+# After a hide whose re-rank was refused; the refusal's own text follows.
+UNREFRESHED = "The list below could not be refreshed just now:"
 
 
 def hide_line(title: str, kind: str, remembered: bool) -> str:

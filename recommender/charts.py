@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from recommender.taste import Preference, TasteProfile
+from recommender.taste import TasteProfile
 
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.0, 100
 BACKGROUND = "#2b2d31"  # Discord's dark embed background
@@ -27,13 +27,16 @@ MAX_GENRES = 10
 STAR_LABELS = ["½", "1", "", "2", "", "3", "", "4", "", "5"]
 
 
-def profile_chart(profile: TasteProfile) -> bytes:
-    """Two panels: their star histogram against the crowd's, and their genre profile."""
+def profile_chart(profile: TasteProfile, name: str | None = None) -> bytes:
+    """Two panels: their star histogram against the crowd's, and their genre profile.
+
+    ``name`` labels their bars (default "You"); the titles name nobody, so the chart reads
+    the same on someone else's profile and on a copy shared to a channel."""
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=BACKGROUND)
     FigureCanvasAgg(fig)
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.15], "wspace": 0.35})
-    _histogram(left, profile)
-    _genres(right, profile.genres, profile.basis)
+    _histogram(left, profile, name or "You")
+    _genres(right, profile)
     fig.subplots_adjust(left=0.07, right=0.97, top=0.88, bottom=0.13)
     buf = io.BytesIO()
     # A palette image is a third the size of RGBA and looks the same for flat colours.
@@ -50,24 +53,24 @@ def _style(ax, title: str) -> None:
     ax.spines["bottom"].set_color(GRID)
 
 
-def _histogram(ax, profile: TasteProfile) -> None:
+def _histogram(ax, profile: TasteProfile, who: str) -> None:
     x = np.arange(10)
     crowd = profile.crowd_shares
     # Against the crowd only on the films MovieLens raters rated; otherwise every rating.
     mine = profile.shared_counts if crowd.sum() > 0 else profile.rating_counts
     n = int(mine.sum())
     if n == 0:
-        _style(ax, "Your ratings")
-        ax.text(0.5, 0.5, "No ratings in your export", color=MUTED, ha="center",
+        _style(ax, "Ratings")
+        ax.text(0.5, 0.5, "No ratings in the export", color=MUTED, ha="center",
                 va="center", transform=ax.transAxes, fontsize=12)  # fmt: skip
         ax.set_xticks([])
         ax.set_yticks([])
         return
-    _style(ax, "Your stars vs MovieLens raters" if crowd.sum() > 0 else "Your stars")
+    _style(ax, "Stars vs MovieLens raters" if crowd.sum() > 0 else "Stars given")
     shares = mine / n
     width = 0.4 if crowd.sum() > 0 else 0.7
     offset = width / 2 if crowd.sum() > 0 else 0.0
-    ax.bar(x - offset, shares, width, color=YOU, label=f"You ({n} films)")
+    ax.bar(x - offset, shares, width, color=YOU, label=f"{_label(who)} ({n} films)")
     if crowd.sum() > 0:
         ax.bar(x + offset, crowd, width, color=CROWD, label="MovieLens, same films")
     ax.set_xticks(x, [f"{label}★" if label else "" for label in STAR_LABELS])
@@ -78,11 +81,23 @@ def _histogram(ax, profile: TasteProfile) -> None:
     legend.set_zorder(3)
 
 
-def _genres(ax, genres: tuple[Preference, ...], basis: str) -> None:
-    # The most-watched genres, ordered by how much they are liked.
-    shown = sorted(sorted(genres, key=lambda p: -p.films)[:MAX_GENRES], key=lambda p: p.liking)
+def _label(who: str, limit: int = 24) -> str:
+    """A display name for the legend: short, and without matplotlib's mathtext ($…$)."""
+    who = who.replace("$", "")
+    return who if len(who) <= limit else who[: limit - 1] + "…"
+
+
+def _genres(ax, profile: TasteProfile) -> None:
+    genres, basis = profile.genres, profile.basis
+    # The favourite genres the embed lists, then the most-watched others, up to MAX_GENRES,
+    # ordered by how much they are liked: the chart must not leave out what the text names.
+    favourites = list(profile.favourite_genres)[:MAX_GENRES]
+    names = {p.name for p in favourites}
+    others = [p for p in sorted(genres, key=lambda p: -p.films) if p.name not in names]
+    chosen = favourites + others[: MAX_GENRES - len(favourites)]
+    shown = sorted(chosen, key=lambda p: p.liking)
     if basis == "ratings":
-        _style(ax, "Genres: stars above your average")
+        _style(ax, "Genres: stars above own average")
     else:
         _style(ax, "Genres: share of films watched")
     if not shown:

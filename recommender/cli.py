@@ -133,6 +133,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         run_evaluation,
         sweep_settings,
     )
+    from recommender.evaluation.seeds import across_seeds
     from recommender.movielens import read_ratings
     from recommender.training import TrainConfig
 
@@ -145,6 +146,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise BoxdrecError(f"--gold {args.gold} is not a folder of gold_*.csv files.")
     if args.max_users < 1 or args.repeats < 1:
         raise BoxdrecError("--max-users and --repeats must be at least 1.")
+    try:
+        seeds = [args.seed] if args.seeds is None else [int(v) for v in args.seeds.split(",")]
+    except ValueError:
+        raise BoxdrecError("--seeds takes comma-separated whole numbers, e.g. 0,1,2,3,4.") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise BoxdrecError("--seeds takes distinct whole numbers of 0 or more, e.g. 0,1,2,3,4.")
     try:
         lambdas = (
             EASE_LAMBDAS
@@ -164,7 +171,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise BoxdrecError(f"Invalid option: {exc}.") from None
     settings = EvalSettings(
         dataset=args.dataset,
-        seed=args.seed,
+        seed=seeds[0],
         models=models,
         max_users=args.max_users,
         ease_lambdas=lambdas,
@@ -175,6 +182,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ratings = read_ratings(data_root / args.dataset)
     evaluation = run_evaluation(ratings, settings, say=_say)
     report = evaluation.report
+    if len(seeds) > 1:
+        report["across_seeds"] = across_seeds(ratings, settings, seeds, _say, first=report)
     if args.sweep:
         report["sweep"] = sweep_settings(ratings, settings, repeats=args.repeats, say=_say)
     out = args.out if args.out is not None else (Path("evaluation") if args.sweep else None)
@@ -246,7 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--tol", type=float, help="stop when loss improves less (default 1e-4)")
     tr.add_argument("--user-min-percentile", type=float, help="default 0 (every user)")
     tr.add_argument("--user-max-percentile", type=float, help="default 1 (every user)")
-    tr.add_argument("--max-users-per-film", type=int, help="default 400")
+    tr.add_argument(
+        "--max-users-per-film",
+        type=int,
+        help="the notebook's cap on raters per film (default 0: none)",
+    )
     tr.add_argument("--min-ratings-per-film", type=int, help="default 1")
     tr.add_argument(
         "--scaling",
@@ -267,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="write report.json (and the sweep's table and plot) here"
     )
     ev.add_argument("--seed", type=int, default=0, help="which users are held out")
+    ev.add_argument(
+        "--seeds",
+        help="several held-out draws, e.g. 0,1,2,3,4: each metric's mean and standard error "
+        "across them, and each target ratio per seed (the first seed's full report too)",
+    )
     ev.add_argument(
         "--models",
         default="popularity,ease,notebook,ours",

@@ -91,10 +91,17 @@ class FoldIn:
     ``components`` may be a read-only memory map; it is never copied per request.
     """
 
-    def __init__(self, components: np.ndarray) -> None:
+    def __init__(self, components: np.ndarray, film_bias: np.ndarray | None = None) -> None:
         self.components = components
         h = np.asarray(components, dtype=np.float64)
         self.solver = NNLSGram(h @ h.T)
+        # Each film's bias (film_bias.py), where predicted stars start; 0 when unknown.
+        n_films = components.shape[1]
+        self.film_bias = (
+            np.zeros(n_films) if film_bias is None else np.asarray(film_bias, dtype=np.float64)
+        )
+        if self.film_bias.shape != (n_films,):
+            raise ValueError(f"film_bias has shape {self.film_bias.shape}, not ({n_films},)")
 
     @property
     def n_components(self) -> int:

@@ -15,7 +15,12 @@
 5. **Fair aggregate.** ``fair = BLEND · min + (1 − BLEND) · mean`` of the members' normalised
    preferences, with ``BLEND = 0.5``: half least misery (nobody should sit through a film they
    would hate), half average (a film most of the group would love is not thrown away for one
-   lukewarm member). Picks are ordered by it, ties by the pool score.
+   lukewarm member).
+6. **Order.** As /recommend shows a list (``service.shown_order``): the pool by its relevance
+   (step 3, itself the same blend over the members' model scores, tilted by the popularity
+   control) in blocks of ten, each block by the fair aggregate of predicted stars. Ordering the
+   whole pool by predicted stars would ignore the popularity control and the model's ranking,
+   which is what finds films people go on to watch and like (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from recommender.person import (
     zscores,
 )
 from recommender.ranking import Ranked
-from recommender.service import RecommenderService, stars_text
+from recommender.service import SHOWN_BLOCK, RecommenderService, stars_text
 from recommender.user_films import UserFilms
 
 MIN_MEMBERS, MAX_MEMBERS = 2, 8
@@ -48,6 +53,10 @@ POOL_SIZE = 300  # candidates whose stars are predicted for every member
 LOW_Z = 0.5  # rated this far below their average: "rated low", never suggested as a rewatch
 # A member's guard against titles that matched nothing runs on this many top picks at most.
 GUARD_FACTOR = 4
+
+
+class NoFilmsLeft(BoxdrecError):
+    """The filters and what the members have seen leave no film: only new settings help."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +113,7 @@ def movie_night(
         exclude |= _exclusions(service, who, hid, allow_rewatch)
     n_candidates = int((~exclude).sum())
     if n_candidates == 0:
-        raise BoxdrecError(
+        raise NoFilmsLeft(
             "No film is left that fits the filters and that nobody has seen"
             + (f" ({filters.describe()})" if filters.active else "")
             + ": widen the filters or allow rewatches."
@@ -123,7 +132,7 @@ def movie_night(
         ]
     )
     fair = fair_scores(prefs)
-    order = np.lexsort((pool, -relevance[pool], -np.round(fair, 6)))
+    order = _shown_order(relevance[pool], fair, pool)
 
     guards = [service.seen_guard(who.films) for who in people]
     picks: list[GroupPick] = []
@@ -153,6 +162,17 @@ def movie_night(
         allow_rewatch=allow_rewatch,
         n_candidates=n_candidates,
     )
+
+
+def _shown_order(relevance: np.ndarray, fair: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Indices into the pool: by the group's (tilted) relevance in blocks of SHOWN_BLOCK, each
+    block by the fair aggregate of predicted stars, as /recommend shows a list."""
+    by_relevance = np.lexsort((pool, -relevance))
+    out = []
+    for start in range(0, by_relevance.size, SHOWN_BLOCK):
+        block = by_relevance[start : start + SHOWN_BLOCK]
+        out.extend(block[np.lexsort((pool[block], -relevance[block], -np.round(fair[block], 6)))])
+    return np.asarray(out, dtype=np.intp)
 
 
 def fair_scores(preferences: np.ndarray) -> np.ndarray:

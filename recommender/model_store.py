@@ -155,10 +155,14 @@ def load_model(path: Path, verify: bool = True) -> NMFModel:
             f"No model at {path}. Train one with 'boxdrec train', or set BOXDREC_MODEL_DIR to "
             "the folder that holds your models."
         )
+    if meta_path.is_symlink():
+        raise ModelError(f"{meta_path} is a link, not a file of the model; train the model again.")
     try:
         meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{meta_path} is not valid JSON ({exc}); train the model again.") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+        raise ModelError(
+            f"{meta_path} is not valid JSON ({type(exc).__name__}); train the model again."
+        ) from None
     if not isinstance(meta, dict):
         raise ModelError(f"{meta_path} does not hold a JSON object; train the model again.")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -179,6 +183,8 @@ def load_model(path: Path, verify: bool = True) -> NMFModel:
         file = path / f"{key}.npy"
         if not file.is_file():
             raise ModelError(f"{file} is missing; train the model again with 'boxdrec train'.")
+        if file.is_symlink():  # arrays load from the model folder itself, nowhere else
+            raise ModelError(f"{file} is a link, not a file of the model; train the model again.")
         if verify and sha256_file(file) != files.get(file.name):
             raise ModelError(
                 f"{file} does not match the checksum in {meta_path}: the model is damaged or "
@@ -186,13 +192,21 @@ def load_model(path: Path, verify: bool = True) -> NMFModel:
             )
         try:
             arrays[key] = np.load(file, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise ModelError(f"{file} is not a valid array file ({exc}); train again.") from exc
+        except Exception as exc:  # ValueError, EOFError, OSError… on a damaged or odd file
+            raise ModelError(
+                f"{file} is not a valid array file ({type(exc).__name__}); train the model again."
+            ) from None
     comps, ids = arrays["components"], arrays["item_ids"]
     counts = arrays["item_counts"]
     if comps.ndim != 2 or comps.shape[1] != ids.shape[0] or ids.shape != counts.shape:
         raise ModelError(f"{path} holds arrays of mismatched shapes; train the model again.")
-    written = meta.get("libraries", {})
+    if not np.issubdtype(comps.dtype, np.floating) or not np.issubdtype(ids.dtype, np.integer):
+        raise ModelError(f"{path} holds arrays of the wrong type; train the model again.")
+    if ids.size > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        # Films are looked up by binary search: unsorted or repeated ids would mislead it.
+        raise ModelError(f"{path} holds film ids out of order; train the model again.")
+    written = meta.get("libraries")
+    written = written if isinstance(written, dict) else {}
     now = library_versions()
     if written.get("scikit-learn") != now["scikit-learn"]:
         log.info(

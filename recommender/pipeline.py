@@ -13,12 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from recommender import config
+from recommender import film_bias as bias_mod
 from recommender.config import ImportLimits
 from recommender.crowd import crowd_stats
 from recommender.dimensions import name_components, read_tags
 from recommender.download import ensure_dataset
 from recommender.errors import ModelError
+from recommender.film_bias import film_bias
 from recommender.hashing import sha256_file
 from recommender.model_store import NMFModel, check_model_name, load_model, save_model
 from recommender.movielens import DEFAULT_DATASET, load_catalogue, read_movies, read_ratings
@@ -62,14 +66,19 @@ def train_and_save(
     # Crowd statistics for taste profiles come from every rating, before training filters them.
     crowd = crowd_stats(ratings)
     fit, matrix, stats = train(ratings, cfg, progress)
+    movies = read_movies(folder)
     dims = name_components(
         fit.components,
         matrix.item_ids,
         matrix.item_counts,
-        read_movies(folder)["genres"],
+        movies["genres"],
         read_tags(folder),
+        movies=movies,  # years and titles: decades in names, and films to tell twins apart
     )
     extras, taste_meta = taste_extras(crowd, dims)
+    # Predicted stars start from each film's bias, from every rating like the crowd's (the
+    # arrays are stored against the sorted item ids, as save_model sorts the columns).
+    extras[bias_mod.ARRAY] = film_bias(ratings, np.sort(matrix.item_ids))
     meta = {
         "dataset": cfg.dataset,
         "config": config_dict(cfg),

@@ -66,6 +66,12 @@ class TasteData:
         start = time.perf_counter()
         stats = CrowdStats.from_stored(extras, meta)
         dims = Dimensions.from_stored(extras, meta, model.n_components)
+        if dims is not None and not dims.current:
+            log.warning(
+                "model %s has dimension names from older rules or without release years: "
+                "naming them again; train it again to store the new names",
+                model.name,
+            )
         folder = self._folder()
         if stats is None:
             if folder is not None and (folder / "ratings.csv").is_file():
@@ -84,6 +90,7 @@ class TasteData:
                 )
         if dims is None:
             log.warning("model %s has no dimension names: naming them now", model.name)
+        if dims is None or not dims.current:
             tags = read_tags(folder) if folder is not None else None
             dims = name_components(
                 model.components,
@@ -91,6 +98,7 @@ class TasteData:
                 model.item_counts,
                 self.catalogue.movies["genres"],
                 tags,
+                movies=self.catalogue.movies,
             )
         scale = component_scale(model.components)
         log.info("taste reference data ready in %.2f s", time.perf_counter() - start)

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Measured on ml-latest-small, seed 0 (docs/evaluation.md): recall@20 0.317, recall@50 0.439,
 # NDCG@100 0.334, RMSE 0.959; 1.75x popularity's recall@20 and 0.93x EASE's. The floors sit a
 # little under, so a regression fails and rounding across machines does not.
-OURS_FLOORS = {"recall@20": 0.30, "recall@50": 0.42, "ndcg@100": 0.32, "rmse": 1.0}
+OURS_FLOORS = {"recall@20": 0.30, "recall@50": 0.42, "ndcg@100": 0.32, "rmse": 0.90}
 # The issue asked for 2x; on this data even EASE reaches only 1.88x (docs/evaluation.md).
 POPULARITY_MULTIPLE = 1.7
 METRIC_KEYS = ("recall@20", "recall@50", "ndcg@100", "coverage", "mean_popularity", "rmse")
@@ -273,6 +273,12 @@ def test_ours_beats_popularity_and_stays_near_ease(evaluation):
     assert ours["coverage"] > 2 * pop["coverage"]
     assert ours["mean_popularity"] < pop["mean_popularity"]
     assert ours["rmse"] < OURS_FLOORS["rmse"]  # stars, on the held-out ratings
+    # Predicted stars beat the user's own mean (what popularity predicts) by a clear margin.
+    assert ours["rmse"] < pop["rmse"] - 0.05
+    # The list as the service shows it (blocks of ten by stars) keeps the model's hits.
+    shown = rows["ours (as shown)"]
+    assert shown["recall@20"] >= 0.98 * ours["recall@20"]
+    assert shown["recall@20"] >= POPULARITY_MULTIPLE * pop["recall@20"]
     assert ease["recall@20"] >= 0.30 and pop["recall@20"] >= 0.15  # the baselines are sane
     targets = evaluation.report["targets"]
     assert targets["recall@20 / EASE"]["met"]
@@ -338,3 +344,39 @@ def test_evaluate_command_prints_json_per_model(
 def test_evaluate_command_refuses_an_unknown_model(capsys):
     assert main(["evaluate", "--models", "popularity,svd"]) == 1
     assert "--models" in capsys.readouterr().err
+
+
+def test_across_seeds_gives_mean_error_and_each_seeds_ratio():
+    from recommender.evaluation.seeds import seeds_lines, summarise
+
+    def report(seed: int, ours: float, pop: float, ease: float) -> dict:
+        rows = [
+            {"name": "ours", "recall@20": ours, "rmse": 0.9},
+            {"name": "popularity", "recall@20": pop, "rmse": 1.0},
+            {"name": "EASE", "recall@20": ease, "rmse": None},
+        ]
+        return {"seed": seed, "models": rows}
+
+    summary = summarise([report(0, 0.30, 0.15, 0.32), report(1, 0.36, 0.20, 0.40)])
+    assert summary["seeds"] == [0, 1]
+    ours = {r["name"]: r for r in summary["models"]}["ours"]
+    assert ours["recall@20"] == pytest.approx(0.33)
+    assert ours["recall@20_se"] == pytest.approx(np.std([0.30, 0.36], ddof=1) / np.sqrt(2))
+    assert {r["name"]: r for r in summary["models"]}["EASE"]["rmse"] is None
+    pop = summary["targets"]["recall@20 ours / popularity"]
+    assert pop["per_seed"] == pytest.approx([2.0, 1.8])
+    assert pop["mean"] == pytest.approx(1.9)
+    assert pop["seeds_met"] == 1 and not pop["met_on_mean"]
+    low, high = pop["ci95"]
+    assert low < 1.9 < high
+    ease = summary["targets"]["recall@20 ours / EASE"]
+    assert ease["per_seed"] == pytest.approx([0.30 / 0.32, 0.36 / 0.40])
+    text = "\n".join(seeds_lines(summary))
+    assert "met on 1 of 2 seeds (2.00, 1.80)" in text
+    assert "0.330 ± 0.030" in text
+
+
+@pytest.mark.parametrize("seeds", ["0,x", "1,1", "-1,2", ""])
+def test_evaluate_refuses_bad_seeds(capsys, seeds: str):
+    assert main(["evaluate", f"--seeds={seeds}"]) == 1
+    assert "--seeds takes" in capsys.readouterr().err

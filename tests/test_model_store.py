@@ -242,3 +242,51 @@ def test_session_model_metadata(small_model_dir: Path):
     }
     assert model.components.shape == (16, last["films"])
     assert model.item_counts.sum() == last["ratings"]
+
+
+def _rehash(model: Path, name: str) -> None:
+    """Record ``name``'s current checksum, as someone tampering carefully would."""
+    meta = json.loads((model / "metadata.json").read_text())
+    meta["files"][name] = sha256(model / name)
+    (model / "metadata.json").write_text(json.dumps(meta))
+
+
+def test_an_empty_array_file_with_its_checksum_is_refused_clearly(saved: Path):
+    (saved / "item_counts.npy").write_bytes(b"")
+    _rehash(saved, "item_counts.npy")
+    with pytest.raises(ModelError, match=r"item_counts\.npy is not a valid array file"):
+        load_model(saved)
+
+
+def test_libraries_that_are_not_an_object_still_load(saved: Path):
+    rewrite_metadata(saved, libraries=[])
+    assert load_model(saved).components.shape == (3, 5)
+
+
+def test_absurdly_nested_metadata_is_refused_clearly(saved: Path):
+    (saved / "metadata.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelError, match="is not valid JSON"):
+        load_model(saved)
+
+
+def test_an_array_linked_from_outside_the_model_folder_is_refused(saved: Path, tmp_path: Path):
+    outside = tmp_path / "elsewhere.npy"
+    (saved / "components.npy").rename(outside)
+    (saved / "components.npy").symlink_to(outside)
+    with pytest.raises(ModelError, match=r"components\.npy is a link"):
+        load_model(saved)
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        (np.array([7.0, 3.0, 21.0, 50.0, 1000.0]), "wrong type"),
+        (np.array([3, 7, 7, 50, 1000]), "out of order"),
+        (np.array([50, 3, 7, 21, 1000]), "out of order"),
+    ],
+)
+def test_film_ids_that_binary_search_cannot_use_are_refused(saved: Path, ids, message: str):
+    np.save(saved / "item_ids.npy", ids, allow_pickle=False)
+    _rehash(saved, "item_ids.npy")
+    with pytest.raises(ModelError, match=message):
+        load_model(saved)

@@ -11,14 +11,38 @@ import pytest
 from recommender.foldin import FoldIn
 from recommender.ranking import (
     NEIGHBOURS,
+    SHRINK,
     UserVector,
     _drivers,
-    _predict_stars,
     _predict_stars_rows,
     _top_rows,
     rank,
 )
 from recommender.scaling import fit_user_scale
+
+
+def reference_stars(
+    kernel_row: np.ndarray, user: UserVector, target_bias: float, bias: np.ndarray
+) -> float:
+    """The predicted-stars rule written out film by film, for one film."""
+    mean, std = user.scale.mean, user.scale.std
+    voters = []
+    for j in np.argsort(-kernel_row, kind="stable"):
+        if len(voters) == NEIGHBOURS:
+            break
+        if np.isfinite(user.stars[j]) and kernel_row[j] > 0:
+            voters.append(j)
+    if std <= 0:
+        return float(np.clip(mean, 0.5, 5.0))
+    z = np.clip((user.stars - mean) / std, -2.5, 2.5)
+    weights = kernel_row[voters]
+    vote = (
+        float(np.dot(weights, z[voters] - bias[user.positions[voters]]) / weights.sum())
+        if voters
+        else 0.0
+    )
+    trust = len(voters) / (len(voters) + SHRINK)
+    return float(np.clip(mean + std * (target_bias + trust * vote), 0.5, 5.0))
 
 
 def user_of(stars: np.ndarray, positions: np.ndarray | None = None) -> UserVector:
@@ -40,8 +64,11 @@ def test_rows_at_once_equal_one_film_at_a_time(n_films: int, seed: int):
     kernel[0] = 0.0  # nobody votes: the user's mean
     kernel[1] = -1.0  # only negative weights: nobody votes either
     kernel[2, :3] = 9.0  # ties, all among the voters and the reasons
-    rows = _predict_stars_rows(kernel, user)
-    assert rows == pytest.approx([_predict_stars(k, user) for k in kernel], abs=1e-12)
+    bias = rng.normal(scale=0.3, size=n_films + 5)
+    target_bias = rng.normal(scale=0.3, size=kernel.shape[0])
+    rows = _predict_stars_rows(kernel, user, target_bias, bias)
+    want = [reference_stars(k, user, b, bias) for k, b in zip(kernel, target_bias, strict=True)]
+    assert rows == pytest.approx(want, abs=1e-12)
     contributions = kernel * user.values[None, :]
     for got, row in zip(_top_rows(contributions, 3), contributions, strict=True):
         want = _drivers(row, 3)
@@ -52,7 +79,29 @@ def test_rows_at_once_equal_one_film_at_a_time(n_films: int, seed: int):
 
 def test_with_no_rated_film_there_are_no_stars():
     user = user_of(np.array([np.nan, np.nan]))
-    assert _predict_stars_rows(np.ones((3, 2)), user) == [None, None, None]
+    assert _predict_stars_rows(np.ones((3, 2)), user, np.zeros(3), np.zeros(2)) == [None] * 3
+
+
+def test_stars_start_from_the_films_bias_and_move_with_the_users_residuals():
+    stars = np.array([2.0, 3.0, 4.0, 5.0])
+    user = user_of(stars)
+    mean, std = user.scale.mean, user.scale.std
+    bias = np.zeros(4)
+    # Nobody votes (no positive kernel weight): the user's mean plus their spread times the
+    # film's bias, so a film the crowd rates above its own average predicts above the mean.
+    nobody = np.zeros((2, 4))
+    loved, panned = _predict_stars_rows(nobody, user, np.array([0.8, -0.8]), bias)
+    assert loved == pytest.approx(mean + 0.8 * std)
+    assert panned == pytest.approx(mean - 0.8 * std)
+    # One voter, the film they gave 5 stars (z = +1.34): the prediction moves up by
+    # std * trust * that residual.
+    one = np.array([[0.0, 0.0, 0.0, 1.0]])
+    (moved,) = _predict_stars_rows(one, user, np.zeros(1), bias)
+    z5 = (5.0 - mean) / std
+    assert moved == pytest.approx(mean + std * z5 / (1 + SHRINK))
+    # The same voter, on a film everyone rates high (bias 1.0): its residual is smaller.
+    (tempered,) = _predict_stars_rows(one, user, np.zeros(1), np.array([0, 0, 0, 1.0]))
+    assert tempered == pytest.approx(mean + std * (z5 - 1.0) / (1 + SHRINK))
 
 
 def test_a_request_allocates_nowhere_near_the_item_matrix():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import replace
@@ -18,6 +19,7 @@ from recommender.matching import MatchReport, MatchStatus
 from recommender.scaling import fit_user_scale
 from recommender.service import (
     COLD_START_RATED,
+    SHOWN_BLOCK,
     RecommendationResult,
     RecommenderService,
     display_title,
@@ -103,9 +105,14 @@ def check_result(service: RecommenderService, result: RecommendationResult, n: i
     items = result.items
     assert len(items) == n
     assert [r.rank for r in items] == list(range(1, n + 1))
-    # Shown by predicted stars, ties by the model's score.
-    keys = [(-(r.predicted_stars or 0.0), -r.score) for r in items]
-    assert keys == sorted(keys)
+    # The model's order in blocks of SHOWN_BLOCK, each block shown by predicted stars (ties
+    # by the model's score), every block's films scored above the next block's.
+    blocks = [items[i : i + SHOWN_BLOCK] for i in range(0, n, SHOWN_BLOCK)]
+    for block in blocks:
+        keys = [(-(r.predicted_stars or 0.0), -r.score) for r in block]
+        assert keys == sorted(keys)
+    for block, after in itertools.pairwise(blocks):
+        assert min(r.score for r in block) >= max(r.score for r in after)
     assert len({r.movie_id for r in items}) == n
     assert not {r.movie_id for r in items} & seen_ids(result.report)
     model_ids = set(service.model.item_ids.tolist())

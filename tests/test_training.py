@@ -310,7 +310,7 @@ def test_fit_nmf_refuses_more_components_than_the_matrix_allows():
         ({"user_max_percentile": 1.5}, "user percentiles must"),
         ({"n_components": 0}, "n_components must be at least 1"),
         ({"max_iter": 0}, "max_iter must be at least 1"),
-        ({"max_users_per_film": 0}, "max_users_per_film must be at least 1"),
+        ({"max_users_per_film": -1}, r"max_users_per_film must be 0 \(no cap\) or more"),
         ({"min_ratings_per_film": 0}, "min_ratings_per_film must be at least 1"),
         ({"progress_every": -3}, "progress_every must be at least 1"),
         ({"tol": -1e-6}, "tol must be a number >= 0"),

@@ -23,6 +23,7 @@ from bot.social import SocialCog, SocialRejected, film_link, lines_field, name, 
 from recommender.compare import (
     MIN_SHARED,
     SHRINK_FILMS,
+    TASTE_FILMS,
     Comparison,
     LovedFilm,
     SharedFilm,
@@ -36,8 +37,9 @@ log = logging.getLogger(__name__)
 
 FOOTER = (
     "Agreement: each rating as a z-score on its rater's own scale, cosine over the films you "
-    f"both rated, shrunk toward 0 by n/(n+{SHRINK_FILMS:g}). Taste: cosine of your profiles "
-    "over the model's taste dimensions."
+    f"both rated, shrunk toward 0 by n/(n+{SHRINK_FILMS:g}). Taste: how alike the model ranks "
+    f"the {TASTE_FILMS:,} best-known films for each of you (rank correlation, -1 to 1), with "
+    "a confidence from how many rated films each of you has."
 )
 
 
@@ -121,8 +123,8 @@ def _taste(result: Comparison) -> str:
     if result.taste_similarity is None:
         return "Not measured: the model learned nothing from one of the two profiles."
     return (
-        f"**{result.taste_similarity:.2f}** of 1 ({taste_words(result.taste_similarity)}); "
-        "works even without shared films"
+        f"**{result.taste_similarity:+.2f}** ({taste_words(result.taste_similarity)}) · "
+        f"confidence {result.taste_confidence_label}; works even without shared films"
     )
 
 
@@ -173,14 +175,17 @@ class Compare(SocialCog):
             self.service,
             mine.films,
             theirs.films,
+            frozenset(mine.hidden),
+            frozenset(theirs.hidden),
             rejected=SocialRejected,
         )
         log.info(
-            "compared user %s with %s: %d shared films, agreement %s",
+            "compared user %s with %s: %d shared films, agreement %s, taste %s",
             me.id,
             user.id,
             result.n_shared,
             "none" if result.agreement is None else f"{result.agreement:+.2f}",
+            "none" if result.taste_similarity is None else f"{result.taste_similarity:+.2f}",
         )
         public = compare_embed(result, me.display_name, user.display_name)
         view = ShareView(public, interaction, "compare")

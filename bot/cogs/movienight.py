@@ -16,20 +16,16 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.errors import UserFacingError
+from bot.list_options import DECADE_CHOICES, DISCOVER_CHOICES, build_filters, genre_choices
 from bot.lobby import Lobby, NightSettings
 from bot.profiles import require_profile
-from bot.social import SocialCog, SocialRejected
-from recommender.errors import BoxdrecError
-from recommender.filters import ListFilters, decade_range
+from bot.social import SocialCog
 
 log = logging.getLogger(__name__)
 
 MIN_COUNT, MAX_COUNT, DEFAULT_COUNT = 1, 10, 5
-FIRST_DECADE, LAST_DECADE = 1870, 2030
 # The profile look-up happens before the public lobby is posted, inside Discord's 3 seconds.
 STORE_TIMEOUT = 2.0
-POPULARITY = {"known": 0.0, "mixed": 0.5, "obscure": 1.0}
-AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
 
 
 class NotInServer(UserFacingError):
@@ -51,36 +47,37 @@ class MovieNight(SocialCog):
     )
     @app_commands.guild_only()
     @app_commands.describe(
-        genre="Only films of this genre",
-        exclude_genre="No films of this genre",
-        decade_from="From this decade on, e.g. 1970",
-        decade_to="Up to this decade, e.g. 1990",
-        popularity="Well-known films, a mix, or less-known films",
+        discover="Well-known films, or less-known ones (default: balanced)",
+        genre="Only these genres (one, or several separated by commas)",
+        exclude_genre="Leave out these genres (one, or several separated by commas)",
+        from_decade="Only films from this decade on",
+        to_decade="Only films up to this decade",
         allow_rewatches="Also films someone has seen (never one someone rated low)",
         count=f"How many films ({MIN_COUNT}–{MAX_COUNT}, default {DEFAULT_COUNT})",
     )
     @app_commands.choices(
-        popularity=[
-            Choice(name="Well-known films", value="known"),
-            Choice(name="A mix", value="mixed"),
-            Choice(name="Less-known films", value="obscure"),
-        ]
+        discover=DISCOVER_CHOICES, from_decade=DECADE_CHOICES, to_decade=DECADE_CHOICES
     )
     async def movienight(
         self,
         interaction: discord.Interaction,
+        discover: str = "balanced",
         genre: str | None = None,
         exclude_genre: str | None = None,
-        decade_from: app_commands.Range[int, FIRST_DECADE, LAST_DECADE] | None = None,
-        decade_to: app_commands.Range[int, FIRST_DECADE, LAST_DECADE] | None = None,
-        popularity: Choice[str] | None = None,
+        from_decade: int | None = None,
+        to_decade: int | None = None,
         allow_rewatches: bool = False,
         count: app_commands.Range[int, MIN_COUNT, MAX_COUNT] = DEFAULT_COUNT,
     ) -> None:
         if interaction.guild_id is None:
             raise NotInServer()
+        # The same controls as /recommend, checked the same way (an unknown genre, decades the
+        # wrong way round, filters that leave no film), before the public lobby is posted.
+        filters = build_filters(
+            self.service, discover, genre, exclude_genre, from_decade, to_decade
+        )
         night = NightSettings(
-            filters=self._filters(genre, exclude_genre, decade_from, decade_to, popularity),
+            filters=filters,
             allow_rewatch=allow_rewatches,
             count=min(max(count, MIN_COUNT), MAX_COUNT),  # Discord enforces it; discord.py not
         )
@@ -106,48 +103,12 @@ class MovieNight(SocialCog):
             lobby.stop()
             raise
 
-    def _filters(
-        self,
-        genre: str | None,
-        exclude_genre: str | None,
-        decade_from: int | None,
-        decade_to: int | None,
-        popularity: Choice[str] | None,
-    ) -> ListFilters:
-        try:
-            low, high = decade_range(decade_from, decade_to)
-            filters = ListFilters(
-                genres=self._genre(genre),
-                exclude_genres=self._genre(exclude_genre),
-                year_from=low,
-                year_to=high,
-                obscurity=POPULARITY.get(popularity.value, 0.0) if popularity else 0.0,
-            )
-            if not self.service.facts.allowed(filters).any():  # also checks the genre names
-                raise BoxdrecError(
-                    f"No film in the catalogue fits those filters ({filters.describe()}): "
-                    "widen them."
-                )
-        except BoxdrecError as error:
-            raise SocialRejected(str(error)) from error
-        return filters
-
-    def _genre(self, typed: str | None) -> tuple[str, ...]:
-        """The catalogue's spelling of a typed genre ("sci-fi" -> "Sci-Fi"); unknown names are
-        kept as typed, for the filter check to name them."""
-        if not typed or not typed.strip():
-            return ()
-        known = {g.casefold(): g for g in self.service.facts.genres}
-        return (known.get(typed.strip().casefold(), typed.strip()),)
-
     @movienight.autocomplete("genre")
     @movienight.autocomplete("exclude_genre")
     async def genre_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[Choice[str]]:
-        typed = current.strip().casefold()
-        names = [g for g in self.service.facts.genres if typed in g.casefold()]
-        return [Choice(name=g, value=g) for g in names[:AUTOCOMPLETE_LIMIT]]
+        return genre_choices(self.service.facts, current)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -52,12 +52,15 @@ def not_a_member(name: str) -> str:
     )
 
 
-def profile_job(service: RecommenderService, films: UserFilms) -> tuple[TasteProfile, bytes]:
-    """The profile and its chart (runs in the pool: matplotlib is imported here, not at start)."""
+def profile_job(
+    service: RecommenderService, films: UserFilms, name: str | None = None
+) -> tuple[TasteProfile, bytes]:
+    """The profile and its chart, ``name`` on its bars (runs in the pool: matplotlib is
+    imported here, not at start)."""
     from recommender.charts import profile_chart
 
     profile = build_profile(service, films)
-    return profile, profile_chart(profile)
+    return profile, profile_chart(profile, name)
 
 
 def warm_up(service: RecommenderService) -> None:
@@ -104,7 +107,8 @@ class Profile(SocialCog):
             self._check_may_ask(interaction, target)
         await interaction.response.defer(ephemeral=True, thinking=True)
         stored = await require_profile(self.store, target, viewer_id=viewer.id)
-        profile, chart = await self._run(interaction, stored.films)
+        # The chart names the person, not "you": the same picture goes with a shared copy.
+        profile, chart = await self._run(interaction, stored.films, target.display_name)
         embed = profile_embed(profile, target.display_name, own=own, saved_at=stored.saved_at)
         log.info(
             "profile of user %s for user %s: %d films, %d dimensions, chart %d bytes",
@@ -134,11 +138,13 @@ class Profile(SocialCog):
             raise ProfileRefused(not_a_member(target.display_name))
 
     async def _run(
-        self, interaction: discord.Interaction, films: UserFilms
+        self, interaction: discord.Interaction, films: UserFilms, name: str
     ) -> tuple[TasteProfile, bytes]:
         timeout = self.settings.job_timeout_seconds
         try:
-            return await run_job(self.jobs, interaction, timeout, profile_job, self.service, films)
+            return await run_job(
+                self.jobs, interaction, timeout, profile_job, self.service, films, name
+            )
         except JobTimeout:
             raise ProfileTimeout(timeout) from None
 

@@ -17,22 +17,27 @@ import pandas as pd
 
 from recommender.evaluation.recommenders import top_k
 from recommender.evidence import user_values
+from recommender.film_bias import ARRAY as BIAS_ARRAY
+from recommender.film_bias import film_bias, stored_bias
 from recommender.foldin import FoldIn
 from recommender.model_store import NMFModel
 from recommender.ranking import UserVector, rank
 from recommender.scaling import UserScale, fit_user_scale
-from recommender.service import POOL_FACTOR, POOL_SIZE
+from recommender.service import POOL_FACTOR, POOL_SIZE, shown_order
 from recommender.training import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
 Policy = Callable[[np.ndarray, UserScale], np.ndarray]
-# "score": the model's own order. "shown": the order the service shows, a pool of the top
-# POOL_SIZE by score sorted by predicted stars (as RecommenderService.recommend does).
+# "score": the model's own order. "shown": the order the service shows, the top POOL_SIZE by
+# score with each block of ten sorted by predicted stars (service.shown_order).
 Order = Literal["score", "shown"]
 # "neighbours": the service's predicted stars (the user's own stars over similar films).
 # "score": the notebook's way, the reconstructed scaled value mapped back to stars.
 StarsFrom = Literal["neighbours", "score"]
+
+
+TARGET_BLOCK = 500  # target films whose stars are predicted together
 
 
 @dataclass
@@ -44,7 +49,8 @@ class NMFRecommender:
     stars_from: StarsFrom = "neighbours"
 
     def __post_init__(self) -> None:
-        self.foldin = FoldIn(self.model.components)
+        bias = stored_bias(dict(self.model.extras), len(self.model.item_ids))
+        self.foldin = FoldIn(self.model.components, bias)
 
     def with_options(self, name: str, **changes: object) -> NMFRecommender:
         """The same fitted model read another way (another policy, order or star rule)."""
@@ -74,8 +80,7 @@ class NMFRecommender:
             return np.empty(0, dtype=np.int64)  # the service refuses: nothing says what they like
         if self.order == "shown":
             pool = rank(self.foldin, user, exclude, max(POOL_SIZE, POOL_FACTOR * k))
-            pool = sorted(pool, key=lambda r: (-round(r.stars or 0.0, 1), -r.score))
-            return self.model.item_ids[[r.position for r in pool[:k]]]
+            return self.model.item_ids[[r.position for r in shown_order(pool)[:k]]]
         # The model's own order: rank()'s first k without the explanations it also computes.
         scores = self.scores(user)
         return self.model.item_ids[top_k(scores, np.flatnonzero(exclude), k)]
@@ -100,25 +105,41 @@ class NMFRecommender:
             scores = self.foldin.scores(w)[cols[known]]
             out[known] = user.scale.to_stars(scores)
             return out
-        # rank() over exactly the target columns returns each with the service's stars.
-        only = np.ones(len(self.model.item_ids), dtype=bool)
-        only[cols[known]] = False
-        predicted = {r.position: r.stars for r in rank(self.foldin, user, only, int(known.sum()))}
+        # rank() over exactly the target columns returns each with the service's stars; in
+        # blocks, since its kernel is targets × the user's films (a heavy ml-32m rater's
+        # thousands of targets at once would take gigabytes).
+        predicted: dict[int, float | None] = {}
+        wanted = np.unique(cols[known])
+        for start in range(0, wanted.size, TARGET_BLOCK):
+            block = wanted[start : start + TARGET_BLOCK]
+            only = np.ones(len(self.model.item_ids), dtype=bool)
+            only[block] = False
+            predicted.update(
+                (r.position, r.stars) for r in rank(self.foldin, user, only, block.size)
+            )
         out[known] = [fallback if predicted.get(c) is None else predicted[c] for c in cols[known]]
         return out
 
 
 def model_from_fit(
-    name: str, components: np.ndarray, item_ids: np.ndarray, counts: np.ndarray
+    name: str,
+    components: np.ndarray,
+    item_ids: np.ndarray,
+    counts: np.ndarray,
+    ratings: pd.DataFrame | None = None,
 ) -> NMFModel:
-    """An in-memory ``NMFModel`` (never written to disk) from a training run's arrays."""
+    """An in-memory ``NMFModel`` (never written to disk) from a training run's arrays; with
+    ``ratings``, the film bias the product stores (pipeline.train_and_save) computed from them."""
     order = np.argsort(item_ids)
+    sorted_ids = np.asarray(item_ids, dtype=np.int64)[order]
+    extras = {} if ratings is None else {BIAS_ARRAY: film_bias(ratings, sorted_ids)}
     return NMFModel(
         path=Path(name),
         components=np.ascontiguousarray(components[:, order], dtype=np.float32),
-        item_ids=np.asarray(item_ids, dtype=np.int64)[order],
+        item_ids=sorted_ids,
         item_counts=np.asarray(counts)[order],
         metadata={"name": name},
+        extras=extras,
     )
 
 
@@ -132,4 +153,4 @@ def train_nmf(name: str, ratings: pd.DataFrame, cfg: TrainConfig) -> NMFModel:
         fit.n_iter,
         fit.seconds,
     )
-    return model_from_fit(name, fit.components, matrix.item_ids, matrix.item_counts)
+    return model_from_fit(name, fit.components, matrix.item_ids, matrix.item_counts, ratings)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from recommender.evaluation.seeds import seeds_lines
 from recommender.evaluation.sweep import markdown_table, plot_components, write_csv
 
 COLUMNS = ("recall@20", "recall@50", "ndcg@100", "coverage", "mean_popularity", "rmse")
@@ -57,6 +58,9 @@ def format_report(report: dict[str, Any]) -> str:
     for name, t in report.get("targets", {}).items():
         verdict = "met" if t["met"] else "NOT met"
         lines.append(f"Target {name} ≥ {t['target']:g}: {t['ratio']:.2f} ({verdict})")
+    seeds = report.get("across_seeds")
+    if seeds:
+        lines += ["", *seeds_lines(seeds)]
     trap = report.get("presence_trap")
     if trap:
         lines += ["", *_trap_lines(trap)]

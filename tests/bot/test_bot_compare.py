@@ -15,7 +15,7 @@ from bot.cogs.compare import Compare, compare_embed
 from bot.profiles import NO_FILMS_OWN
 from bot.share import ShareView
 from bot.social import stale_message
-from recommender.compare import compare
+from recommender.compare import compare, taste_words
 from recommender.person import FilmCard
 
 pytestmark = pytest.mark.movielens
@@ -102,7 +102,11 @@ async def test_the_comparison_is_one_private_embed_with_a_share_button(cog, save
     text = embed_text(embed)
     assert f"**{expected.agreement:+.2f}**" in text
     assert "confidence medium: 20 shared rated films" in text
-    assert f"**{expected.taste_similarity:.2f}** of 1" in text
+    assert (
+        f"**{expected.taste_similarity:+.2f}** ({taste_words(expected.taste_similarity)}) · "
+        f"confidence {expected.taste_confidence_label}"
+    ) in text
+    assert "confidence medium: 40 and 40 rated films the model knows" in text
     for film in expected.shared_favourites:
         assert film.film.letterboxd_url in text
     for loved in expected.for_a:
@@ -125,15 +129,58 @@ async def test_the_comparison_is_one_private_embed_with_a_share_button(cog, save
     )
 
 
+async def test_films_either_person_hid_are_not_offered_to_them(cog, saved, service, store):  # noqa: F811
+    """A film Ana marked "Seen it" (or Bo "Not interested") never shows up under "For you"."""
+    ana, bo = saved
+    before = compare(service, ana, bo)
+    assert before.for_a and before.for_b
+    seen_it = before.for_a[0].film
+    not_interested = before.for_b[0].film
+    await store.hide(ANA, seen_it.movie_id, "seen")
+    await store.hide(BO, not_interested.movie_id, "not_interested")
+
+    interaction, _ = make_interaction(user_id=ANA, name="ana")
+    await invoke(cog.compare, interaction, member(BO, "bo"))
+    embed: discord.Embed = interaction.followup.send.await_args.kwargs["embed"]
+    fields = {f.name: f.value for f in embed.fields}
+    for_ana, for_bo = (
+        fields["For you, from bo's favourites"],
+        fields["For bo, from your favourites"],
+    )
+    assert seen_it.letterboxd_url and seen_it.letterboxd_url in embed_text(
+        compare_embed(before, None, "bo")
+    )
+    assert seen_it.letterboxd_url not in for_ana
+    assert not_interested.letterboxd_url not in for_bo
+    expected = compare(service, ana, bo, {seen_it.movie_id}, {not_interested.movie_id})
+    for loved in expected.for_a:
+        assert loved.film.letterboxd_url in for_ana
+    for loved in expected.for_b:
+        assert loved.film.letterboxd_url in for_bo
+    assert embed.description == expected.verdict
+
+
 def test_the_embed_stays_within_discord_limits_with_absurd_titles(service):
-    a = person_films(service, 0, 40, seed=4)
-    result = compare(service, a, a)
+    a, b = person_films(service, 0, 40, seed=4), person_films(service, 20, 60, seed=5)
+    result = compare(service, a, b)
+    assert result.shared_favourites and result.disagreements and result.for_a and result.for_b
     long = FilmCard(1, "An [absurdly] *long* title " * 40, 1999, ("Drama",), 5, None)
+
+    def pad(films):
+        return tuple(replace(f, film=long) for f in films)
+
     padded = replace(
-        result, shared_favourites=tuple(replace(f, film=long) for f in result.shared_favourites)
+        result,
+        shared_favourites=pad(result.shared_favourites),
+        disagreements=pad(result.disagreements),
+        for_a=pad(result.for_a),
+        for_b=pad(result.for_b),
+        verdict=result.verdict,
     )
     embed = compare_embed(padded, "A" * 100, "B" * 100)
     assert len(embed) <= 6000
     assert all(len(f.value) <= 1024 and len(f.name) <= 256 for f in embed.fields)
-    assert len(embed.title) <= 256
-    assert not re.search(r"\[[^\]]*$", embed.fields[2].value), "a link cut in half"
+    assert len(embed.title) <= 256 and len(embed.description) <= 4096
+    assert len(embed.footer.text) <= 2048
+    for field in embed.fields[2:]:
+        assert not re.search(r"\[[^\]]*$", field.value), "a link cut in half"

@@ -66,6 +66,20 @@ async def test_every_extension_loads_and_the_schema_is_right(service, tmp_path: 
             False,
         )
         assert schema["help"].get("options", []) == []
+        # /movienight offers the same list controls as /recommend, with the same names.
+        night = by_name(schema["movienight"]["options"])
+        assert list(night) == [
+            "discover",
+            "genre",
+            "exclude_genre",
+            "from_decade",
+            "to_decade",
+            "allow_rewatches",
+            "count",
+        ]
+        for name in ("discover", "from_decade", "to_decade"):
+            assert night[name]["choices"] == options[name]["choices"]
+        assert night["genre"]["autocomplete"] and night["exclude_genre"]["autocomplete"]
     finally:
         await client.close()
 

@@ -86,7 +86,10 @@ async def test_not_interested_reranks_at_once_and_is_remembered(
         edit = press.edit_original_response.await_args.kwargs
         assert edit["view"] is view
         assert gone.movie_id not in listed(view) and len(listed(view)) == len(before)
-        assert [m for m in before if m != gone.movie_id] == listed(view)[: len(before) - 1]
+        # The rest keep their order; the film that moves up takes its place by its stars.
+        after = listed(view)
+        assert [m for m in after if m in before] == [m for m in before if m != gone.movie_id]
+        assert len(set(after) - set(before)) == 1
         assert gone.letterboxd_url not in edit["embed"].description
         assert view.result.items[1].letterboxd_url in edit["embed"].description
         assert edit["content"] == (
@@ -161,3 +164,31 @@ async def test_timeout_disables_the_menu_too(cog: Recommend, export: bytes):
     view = await recommend(cog, export)
     await view.on_timeout()
     assert view.mark.disabled and view.next_page.disabled
+
+
+async def test_a_hide_while_the_bot_is_busy_is_still_remembered_and_says_so(
+    cog: Recommend, export: bytes, store: ProfileStore
+):
+    from bot.errors import Busy
+
+    view = await recommend(cog, export)
+    try:
+        gone = view.result.items[0]
+
+        async def busy(hidden: frozenset[int]):
+            raise Busy(12)
+
+        view.rerank = busy
+        press, events = await pick(view, f"seen:{gone.movie_id}")
+        assert events.names == ["defer"]
+        edit = press.edit_original_response.await_args.kwargs
+        assert edit["content"] == (
+            f"Seen it: **{discord.utils.escape_markdown(gone.title)}** is out of this list and "
+            "will stay out of your lists (/forget clears it). The list below could not be "
+            "refreshed just now: The bot is busy with other people's requests right now: try "
+            "again in 12 seconds."
+        )
+        assert "embed" not in edit  # the list stays as it was; nothing claims it changed
+        assert await store.hidden(OWNER) == {gone.movie_id: "seen"}
+    finally:
+        view.stop()

@@ -62,7 +62,7 @@ async def join(lobby: Lobby, user_id: int, name: str):
 
 async def test_the_lobby_is_public_with_three_buttons(cog, saved):
     interaction, events = make_interaction(interaction_id=9902, user_id=ANA, name="ana")
-    await invoke(cog.movienight, interaction, genre="comedy", decade_from=1990, decade_to=1999)
+    await invoke(cog.movienight, interaction, genre="comedy", from_decade=1990, to_decade=1990)
     assert events.names == ["send_message"]
     call = interaction.response.send_message.await_args
     assert not call.kwargs.get("ephemeral")  # a movie night is a group activity
@@ -94,8 +94,9 @@ async def test_the_starter_needs_saved_films(cog, saved):
     ("options", "message"),
     [
         ({"genre": "Nonsense"}, r"^'Nonsense' is not a genre the catalogue knows\. Choose from: "),
-        ({"decade_from": 1990, "decade_to": 1970}, r"starts after it ends \(1990s to 1970s\)"),
-        ({"genre": "Film-Noir", "decade_from": 2020}, r"^No film in the catalogue fits"),
+        ({"from_decade": 1990, "to_decade": 1970}, r"starts after it ends \(1990s to 1970s\)"),
+        ({"genre": "Film-Noir", "from_decade": 2020}, r"^No film the model knows fits"),
+        ({"genre": "Horror", "exclude_genre": "horror"}, r"^Horror is both wanted and excluded"),
     ],
 )
 async def test_bad_filters_are_answered_at_once_and_privately(cog, saved, options, message):
@@ -109,6 +110,9 @@ async def test_genre_autocomplete_offers_catalogue_genres(cog):
     interaction, _ = make_interaction()
     choices = await cog.genre_autocomplete(interaction, "sci")
     assert [c.value for c in choices] == ["Sci-Fi"]
+    # Several genres, as /recommend takes them: the last one typed is completed.
+    choices = await cog.genre_autocomplete(interaction, "Comedy, hor")
+    assert [c.value for c in choices] == ["Comedy, Horror"]
     assert len(await cog.genre_autocomplete(interaction, "")) <= 25
 
 
@@ -256,3 +260,31 @@ async def test_a_press_on_a_lobby_from_before_a_restart_is_answered(lobby):
                 assert sent_text(interaction).startswith(expected)
     finally:
         await client.close()
+
+
+async def test_settings_that_leave_no_film_close_the_lobby_for_everyone(cog, saved, store, service):  # noqa: F811
+    filters = ListFilters(genres=("Film-Noir",), year_from=1940, year_to=1949)
+    noir = service.model.item_ids[service.facts.allowed(filters)].tolist()
+    assert 0 < len(noir) < 100
+    # Bo has seen every 1940s film noir the model knows (and rated well-known films too).
+    seen_all = {**dict.fromkeys(noir, 3.0), **dict.fromkeys(popular_ids(service, 30), 4.5)}
+    await store.save_films(BO, films_of(service, seen_all))
+    interaction, _ = make_interaction(interaction_id=9903, user_id=ANA, name="ana")
+    await invoke(cog.movienight, interaction, genre="Film-Noir", from_decade=1940, to_decade=1940)
+    lobby = interaction.response.send_message.await_args.kwargs["view"]
+    try:
+        await join(lobby, BO, "bo")
+        start, events = make_interaction(user_id=ANA, name="ana")
+        await press(lobby, lobby.start, start)
+        closed = start.edit_original_response.await_args.kwargs
+        assert closed["view"] is None
+        assert closed["embed"].description == (
+            "This movie night closed: every film that fits its settings (Film-Noir · 1940–1949) "
+            "has been seen by someone here. Start a new /movienight with wider filters, or with "
+            "allow_rewatches."
+        )
+        assert lobby.state == "closed" and lobby.is_finished()
+        assert events.names == ["edit_message"]  # no private error on top of the public line
+        start.followup.send.assert_not_awaited()
+    finally:
+        lobby.stop()

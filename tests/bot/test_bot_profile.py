@@ -232,6 +232,10 @@ def test_generosity_line_wording():
     )
     unsure = Generosity(8, 1.0, 0.7, 94.6, 83.2, 99.1)
     assert generosity_line(unsure, 8).endswith("the 8 films you share with them (likely 83–99%).")
+    theirs = generosity_line(unsure, 8, own=False)
+    assert theirs.endswith("the 8 films they share with them (likely 83–99%).")
+    assert "Only 3 films they rated have" in generosity_line(few, 10, own=False)
+    assert "how generously they rate" in generosity_line(few, 10, own=False)
     assert "no MovieLens crowd statistics" in generosity_line(None, 8)
     assert "No ratings" in generosity_line(Generosity(0, None, None, None, None, None), 0)
 

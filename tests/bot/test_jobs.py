@@ -145,3 +145,40 @@ async def test_a_caller_cancelled_while_waiting_leaves_the_line(pool):
     gate.open("r")
     assert await running == "r"
     assert gate.started == ["r"]
+
+
+async def test_fifty_uploads_from_one_user_leave_a_worker_for_everyone_else():
+    """One user's burst never takes every worker: the next person starts at once."""
+    executor = ThreadPoolExecutor(max_workers=2)
+    try:
+        queue = JobQueue(executor, workers=2, max_waiting=64, per_user=50)
+        gate = Gate()
+        burst = [
+            asyncio.create_task(queue.run(1, gate.job, f"a{i}", timeout=10)) for i in range(50)
+        ]
+        await until(lambda: gate.started == ["a0"] and queue.waiting == 49)
+        assert queue.running == 1  # the second worker stays free while only user 1 waits
+        told: list[int] = []
+
+        async def on_wait(position: int) -> None:
+            told.append(position)
+
+        other = asyncio.create_task(queue.run(2, gate.job, "b", timeout=10, on_wait=on_wait))
+        await until(lambda: "b" in gate.started)
+        assert told == []  # never waited: it started at once, beside user 1's first job
+        assert gate.started == ["a0", "b"]
+        gate.open("b")
+        assert await other == "b"
+        for i in range(50):
+            gate.open(f"a{i}")
+        assert await asyncio.gather(*burst) == [f"a{i}" for i in range(50)]
+        assert gate.started[2:] == [f"a{i}" for i in range(1, 50)]
+        assert queue.running == 0 and queue.waiting == 0
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def test_with_one_worker_one_user_may_still_use_it(pool):
+    queue = JobQueue(pool, workers=1, max_waiting=5, per_user=5)
+    assert queue.max_running_per_user == 1
+    assert await queue.run(1, lambda: "only", timeout=5) == "only"

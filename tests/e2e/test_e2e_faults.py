@@ -7,7 +7,9 @@ again at once: no job is left stuck holding their place.
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ pytestmark = [pytest.mark.movielens, pytest.mark.slow]
 
 LINK = re.compile(r"https://letterboxd\.com/tmdb/(\d+)/")
 EXPORT = ("real", "ratings_2022_empty_year_crlf.csv")
+ALICE_ID = 4242  # the fake's default user
 
 
 def export_bytes(letterboxd_dir: Path) -> bytes:
@@ -83,9 +86,25 @@ def test_an_expired_interaction_token_is_logged_and_nothing_is_stuck(
     assert len(LINK.findall(ask(bot, again).text)) == 3
 
 
+def stored_films(bot: BotProcess, user_id: int) -> int | None:
+    """How many films the bot's database file holds for ``user_id`` (None: no profile)."""
+    with sqlite3.connect(bot.log_path.with_suffix(".sqlite3")) as conn:
+        row = conn.execute(
+            "SELECT films_json FROM profiles WHERE user_id = ?", (user_id,)
+        ).fetchone()
+    return None if row is None else len(json.loads(row[0])["films"])
+
+
 def test_a_gateway_drop_mid_job_resumes_and_the_answer_arrives(
     bot: BotProcess, fake: FakeDiscord, letterboxd_dir: Path
 ):
+    # Someone else's saved films, and the user's own from an earlier, smaller upload.
+    other = fake.user("6262", "other")
+    small = letterboxd_dir / "real" / "ratings_small_crlf.csv"
+    ask(bot, fake.recommend(small.name, small.read_bytes(), count=3, user=other))
+    ask(bot, fake.recommend(small.name, small.read_bytes(), count=3))
+    before_other, before_own = stored_films(bot, 6262), stored_films(bot, ALICE_ID)
+    assert before_other and before_own
     payload = fake.recommend(EXPORT[1], export_bytes(letterboxd_dir), count=3)
     fake.hang_cdn(attachment_url(payload), 1.5)
     start = len(fake.requests)
@@ -101,3 +120,7 @@ def test_a_gateway_drop_mid_job_resumes_and_the_answer_arrives(
     assert len(LINK.findall(str(answer.json))) == 3
     # And the resumed connection carries new interactions.
     assert "Settings → Data" in ask(bot, fake.slash("help")).text
+    # No stored data was lost: the new upload replaced the user's films whole, the other
+    # person's are untouched.
+    assert stored_films(bot, ALICE_ID) > before_own
+    assert stored_films(bot, 6262) == before_other

@@ -17,7 +17,7 @@ from e2e_helpers import Reply, ask, buttons
 from fake_discord import FakeDiscord
 
 from bot.profiles import NO_FILMS_OWN
-from recommender.compare import agreement_words, compare
+from recommender.compare import agreement_words, compare, taste_words
 from recommender.group import movie_night
 from recommender.user_films import UserFilms
 
@@ -98,7 +98,11 @@ def test_compare_shows_agreement_overlap_and_films(bot, fake, people, service):
         f"**{expected.agreement:+.2f}** ({agreement_words(expected.agreement)}) · confidence "
         f"high: {len(shared)} shared rated films"
     )
-    assert got["Taste similarity"].startswith(f"**{expected.taste_similarity:.2f}** of 1")
+    assert expected.taste_similarity is not None and expected.taste_confidence == "high"
+    assert got["Taste similarity"] == (
+        f"**{expected.taste_similarity:+.2f}** ({taste_words(expected.taste_similarity)}) · "
+        f"confidence {expected.taste_confidence_label}; works even without shared films"
+    )
     favourites = linked(got["Shared favourites"])
     assert favourites == tmdb_ids(expected.shared_favourites)
     assert set(favourites) <= tmdb(service, shared)
