@@ -128,12 +128,18 @@ class BoxdBot(commands.Bot):
         return self._store
 
     async def _purge_periodically(self) -> None:
+        # The module constant is read each round, so a test can shorten the wait.
         while True:
             await asyncio.sleep(PURGE_EVERY_SECONDS)
-            try:
-                await self.store.purge_expired()
-            except Exception:  # a full disk now must not stop the purge for good
-                log.exception("purging expired profiles failed; retrying in an hour")
+            await self.purge_once()
+
+    async def purge_once(self) -> int:
+        """One round of the hourly purge: how many users' expired data went (0 on failure)."""
+        try:
+            return await self.store.purge_expired()
+        except Exception:  # a full disk now must not stop the purge for good
+            log.exception("purging expired profiles failed; retrying in an hour")
+            return 0
 
     async def setup_hook(self) -> None:
         await self.open_store()

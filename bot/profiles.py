@@ -11,6 +11,10 @@ NO_FILMS_OWN = (
     "I have no films saved for you: run /recommend with your Letterboxd export (and keep your "
     "films when asked)."
 )
+NO_FILMS_DECLINED = (
+    "I have no films saved for you: you chose not to keep them. To use this, run "
+    "`/privacy keep_films:true`, then /recommend with your Letterboxd export."
+)
 
 
 class NoProfile(UserFacingError):
@@ -32,7 +36,10 @@ async def require_profile(
     profile = await store.load(user.id)
     if user.id == viewer_id:
         if profile is None:
-            raise NoProfile(NO_FILMS_OWN)
+            # Their own "no" is theirs to know about (never said about someone else).
+            summary = await store.summary(user.id)
+            declined = summary is not None and not summary.keep_films
+            raise NoProfile(NO_FILMS_DECLINED if declined else NO_FILMS_OWN)
         return profile
     if profile is None:
         raise NoProfile(

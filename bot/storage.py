@@ -1,13 +1,19 @@
 """Saved films, privacy choices and hidden films, in one SQLite file (aiosqlite, WAL).
 
-What is kept is only what the user agreed to: their matched films as
-:meth:`UserFilms.to_dict` JSON (movieIds, stars, watched/watchlist/liked flags, their own names
-for the films), whether others may compare with them, and the films they hid from their lists.
-Never an email address or anything else from the export's profile.
+What is kept is only what the user agreed to: their films as :meth:`UserFilms.to_dict` JSON
+(for each matched film its movieId, their own name and year for it, stars and
+watched/watchlist/liked flags; the movieIds they watched; every rating value they gave; the
+names and years of films no MovieLens film fits; the match summary line and row counts), the
+films they hid from their lists, and two yes/no choices: whether others may compare with them
+and whether their films are kept at all. Never an email address or anything else from the
+export's profile.
 
-Every row hangs off one ``users`` row (foreign keys, ``ON DELETE CASCADE``), so ``/forget`` and
-the retention purge are each a single ``DELETE``. The clock that retention counts from is the
-user's last write (an upload, a privacy choice, a hidden film); reads do not extend it.
+Every row hangs off one ``users`` row (foreign keys, ``ON DELETE CASCADE``), so ``/forget`` is
+a single ``DELETE``. The clock that retention counts from is the user's last write (an upload,
+a privacy choice, a hidden film); reads do not extend it. Retention applies to films and
+hidden films; the choices alone (a ``preferences`` row, only the user id and two flags) stay
+until the user changes them or runs ``/forget``, so that "don't keep my films" and "don't
+compare me" are still honoured after the films have expired.
 
 Durability: WAL with ``synchronous=FULL``. NORMAL already survives a killed process, but after
 a power cut it may roll back the last transactions; a confirmed ``/forget`` must never come
@@ -73,9 +79,15 @@ CREATE TABLE hidden (
 CREATE INDEX users_touched_at ON users(touched_at);
 """
 
+# v2: "Don't keep my films" is remembered, so later uploads are not saved (1 = keep, the default).
+_V2 = """
+ALTER TABLE preferences ADD COLUMN keep_films INTEGER NOT NULL DEFAULT 1
+    CHECK (keep_films IN (0, 1))
+"""
+
 # MIGRATIONS[i] takes a database from user_version i to i + 1. Append, never edit: a file
 # written by an older bot is brought forward one step at a time, each step in one transaction.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2]
 
 
 def schema_version() -> int:
@@ -99,11 +111,13 @@ class StoredSummary:
     """What /privacy and /forget tell the user, without parsing the films."""
 
     user_id: int
-    film_count: int | None  # None: no films saved
+    film_count: int | None  # None: no films saved (or they expired)
     saved_at: datetime | None
     allow_compare: bool
     hidden_count: int
-    expires_at: datetime
+    expires_at: datetime | None  # None: only choices are kept, and they do not expire
+    keep_films: bool = True  # False: uploads are not saved ("Don't keep my films")
+    has_choices: bool = False  # a preferences row exists (kept until changed or /forget)
 
 
 def _utc(seconds: float) -> datetime:
@@ -232,6 +246,14 @@ class ProfileStore:
         return None if row is None else row[0]
 
     async def _touch(self, user_id: int, now: float) -> None:
+        # Films that expired but still wait for the hourly purge must not come back to life
+        # because a new write restarts the clock: they go first.
+        for table in ("profiles", "hidden"):
+            await self._db.execute(
+                f"DELETE FROM {table} WHERE user_id = ? AND EXISTS "
+                "(SELECT 1 FROM users WHERE user_id = ? AND touched_at < ?)",
+                (user_id, user_id, self._cutoff()),
+            )
         await self._db.execute(
             "INSERT INTO users (user_id, touched_at) VALUES (?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET touched_at = excluded.touched_at",
@@ -246,12 +268,19 @@ class ProfileStore:
 
     # -- the API ---------------------------------------------------------------------------
 
-    async def save_films(self, user_id: int, films: UserFilms) -> None:
-        """Replace the user's films atomically; their privacy choice and hidden films stay."""
+    async def save_films(self, user_id: int, films: UserFilms) -> bool:
+        """Replace the user's films atomically; their choices and hidden films stay.
+
+        Returns False, writing nothing, when the user chose not to keep their films: checked in
+        the same transaction, so an upload racing a "Don't keep" press cannot save them back.
+        """
         # 10,000 films are ~40 ms of JSON: off the event loop.
         payload = await asyncio.to_thread(_films_to_json, films)
         now = self._clock()
         async with self._write():
+            if not await self._keeps_films(user_id):
+                log.info("not saving the films of user %s: they chose not to keep them", user_id)
+                return False
             await self._touch(user_id, now)
             await self._db.execute(
                 "INSERT INTO profiles (user_id, films_json, film_count, saved_at) "
@@ -261,6 +290,13 @@ class ProfileStore:
                 (user_id, payload, len(films.films), now),
             )
         log.info("saved %d films for user %s", len(films.films), user_id)
+        return True
+
+    async def _keeps_films(self, user_id: int) -> bool:
+        keep = await self._scalar(
+            "SELECT keep_films FROM preferences WHERE user_id = ?", (user_id,)
+        )
+        return keep is None or bool(keep)
 
     async def load(self, user_id: int) -> StoredProfile | None:
         """The user's saved films; ``None`` if absent, expired or unreadable (logged)."""
@@ -293,29 +329,41 @@ class ProfileStore:
         )
 
     async def summary(self, user_id: int) -> StoredSummary | None:
-        """Counts and dates of what is kept about the user; ``None`` if nothing (or expired)."""
+        """Counts and dates of what is kept about the user; ``None`` if nothing.
+
+        Expired films and hidden films count as gone even before the purge deletes them; the
+        choices never expire.
+        """
         async with (
             self._read(),
             self._db.execute(
-                "SELECT u.touched_at, p.film_count, p.saved_at, COALESCE(pr.allow_compare, 1), "
+                "SELECT u.touched_at, p.film_count, p.saved_at, pr.allow_compare, pr.keep_films, "
                 "(SELECT COUNT(*) FROM hidden h WHERE h.user_id = u.user_id) "
                 "FROM users u LEFT JOIN profiles p USING (user_id) "
                 "LEFT JOIN preferences pr USING (user_id) "
-                "WHERE u.user_id = ? AND u.touched_at >= ?",
-                (user_id, self._cutoff()),
+                "WHERE u.user_id = ?",
+                (user_id,),
             ) as cursor,
         ):
             row = await cursor.fetchone()
         if row is None:
             return None
-        touched_at, film_count, saved_at, allow, hidden_count = row
+        touched_at, film_count, saved_at, allow, keep, hidden_count = row
+        if float(touched_at) < self._cutoff():  # expired, not purged yet
+            film_count, saved_at, hidden_count = None, None, 0
+        has_choices = allow is not None
+        if film_count is None and not hidden_count and not has_choices:
+            return None
+        expiring = film_count is not None or bool(hidden_count)
         return StoredSummary(
             user_id=user_id,
             film_count=None if film_count is None else int(film_count),
             saved_at=None if saved_at is None else _utc(float(saved_at)),
-            allow_compare=bool(allow),
+            allow_compare=True if allow is None else bool(allow),
             hidden_count=int(hidden_count),
-            expires_at=self.expires_at(float(touched_at)),
+            expires_at=self.expires_at(float(touched_at)) if expiring else None,
+            keep_films=True if keep is None else bool(keep),
+            has_choices=has_choices,
         )
 
     async def hidden(self, user_id: int) -> dict[int, str]:
@@ -346,6 +394,7 @@ class ProfileStore:
         return count
 
     async def set_allow_compare(self, user_id: int, allow: bool) -> None:
+        """Whether others may /compare with the user; their other choice stays."""
         async with self._write():
             await self._touch(user_id, self._clock())
             await self._db.execute(
@@ -354,12 +403,48 @@ class ProfileStore:
                 (user_id, int(bool(allow))),
             )
 
-    async def hide(self, user_id: int, movie_id: int, kind: HideKind) -> None:
-        """Remember a film the user does not want recommended again (the latest kind wins)."""
+    async def set_keep_films(self, user_id: int, keep: bool) -> int:
+        """Whether the user's uploads are saved; their comparison choice stays.
+
+        ``keep=False`` also deletes the films and hidden films already kept, in the same
+        transaction, and returns how many rows went (0 for ``keep=True``).
+        """
+        async with self._write():
+            deleted = 0
+            if not keep:
+                for table in ("profiles", "hidden"):
+                    cursor = await self._db.execute(
+                        f"DELETE FROM {table} WHERE user_id = ?", (user_id,)
+                    )
+                    deleted += max(cursor.rowcount, 0)
+            await self._touch(user_id, self._clock())
+            await self._db.execute(
+                "INSERT INTO preferences (user_id, allow_compare, keep_films) VALUES (?, 1, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET keep_films = excluded.keep_films",
+                (user_id, int(bool(keep))),
+            )
+        if deleted:
+            await self._checkpoint()
+        log.info("user %s set keep_films=%s (%d rows deleted)", user_id, keep, deleted)
+        return deleted
+
+    async def hide(self, user_id: int, movie_id: int, kind: HideKind) -> bool:
+        """Remember a film the user does not want recommended again (the latest kind wins).
+
+        Only while their films are kept (their consent): after "Don't keep", /forget or the
+        films' expiry, a press on an older list stores nothing and this returns False.
+        """
         if kind not in HIDE_KINDS:
             raise ValueError(f"kind must be one of {HIDE_KINDS}, not {kind!r}")
         now = self._clock()
         async with self._write():
+            kept = await self._scalar(
+                "SELECT 1 FROM users u JOIN profiles p USING (user_id) "
+                "WHERE u.user_id = ? AND u.touched_at >= ?",
+                (user_id, self._cutoff()),
+            )
+            if kept is None:
+                return False
             await self._touch(user_id, now)
             await self._db.execute(
                 "INSERT INTO hidden (user_id, movie_id, kind, at) VALUES (?, ?, ?, ?) "
@@ -367,14 +452,36 @@ class ProfileStore:
                 "kind = excluded.kind, at = excluded.at",
                 (user_id, int(movie_id), kind, now),
             )
+        return True
 
     async def purge_expired(self) -> int:
-        """Delete everything about users whose last write is older than the retention."""
+        """Delete the films and hidden films of users whose last write is older than the
+        retention; returns how many users lost data.
+
+        Their choices (a preferences row: the user id and two flags) stay, so a "no" outlives
+        the films; a user with nothing else left goes entirely.
+        """
+        cutoff = self._cutoff()
         async with self._write():
-            cursor = await self._db.execute(
-                "DELETE FROM users WHERE touched_at < ?", (self._cutoff(),)
+            purged = int(
+                await self._scalar(
+                    "SELECT COUNT(*) FROM users u WHERE u.touched_at < ? AND ("
+                    "EXISTS (SELECT 1 FROM profiles p WHERE p.user_id = u.user_id) OR "
+                    "EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = u.user_id) OR "
+                    "NOT EXISTS (SELECT 1 FROM preferences pr WHERE pr.user_id = u.user_id))",
+                    (cutoff,),
+                )
             )
-            purged = cursor.rowcount
+            expired = "SELECT user_id FROM users WHERE touched_at < ?"
+            for table in ("profiles", "hidden"):
+                await self._db.execute(
+                    f"DELETE FROM {table} WHERE user_id IN ({expired})", (cutoff,)
+                )
+            await self._db.execute(
+                "DELETE FROM users WHERE touched_at < ? "
+                "AND user_id NOT IN (SELECT user_id FROM preferences)",
+                (cutoff,),
+            )
         if purged:
             log.info("purged %d users' data older than %g days", purged, self.retention_days)
             await self._checkpoint()

@@ -32,10 +32,30 @@ CSV_MESSAGE = (
 
 
 FORGOTTEN_MESSAGE = (
-    "Done: I deleted the films I had saved for you (and any /privacy choice or hidden films). "
-    "/profile, /compare and /movienight will need a new upload."
+    "Done: I deleted the films I had saved for you (and any films you hid), and I will not save "
+    "your films when you upload again. /profile, /compare and /movienight need saved films: to "
+    "use them, run `/privacy keep_films:true` and upload again."
 )
-NOT_KEPT_LINE = "Your films were not kept: you asked me to delete them."
+NOT_KEPT_LINE = (
+    "Your films were not kept: you asked me to delete them, and later uploads will not be saved "
+    "either (`/privacy keep_films:true` changes that)."
+)
+
+
+def saved_line(n: int, retention_days: float, *, button: bool = True) -> str:
+    """The line above a list whose films were just saved; ``button``: "Don't keep" is live."""
+    head = (
+        f"Saved your {n:,} film{'' if n == 1 else 's'} so /profile, /compare and /movienight "
+        f"work without re-uploading; kept {retention_days:g} days (see /privacy). Rather not? "
+    )
+    if button:
+        return head + "Press **Don't keep my films**."
+    # The buttons expired: point to the commands that do the same.
+    return head + (
+        "`/privacy keep_films:false` deletes them and stops saving later uploads; `/forget` "
+        "deletes everything."
+    )
+
 
 HIDE_LABELS = {"seen": "Seen it", "not_interested": "Not interested"}
 MARK_PLACEHOLDER = "Seen it? Not interested? Hide a film and re-rank…"
@@ -76,9 +96,11 @@ class RecommendationView(discord.ui.View):
         store: ProfileStore | None = None,
         rerank: Reranker | None = None,
         hidden: Collection[int] = (),
+        saved_count: int = 0,
     ) -> None:
         super().__init__(timeout=timeout)
         self.store = store  # set when the user's films were just saved: offers "Don't keep"
+        self.saved_count = saved_count  # how many films the saved_line above the list names
         self.rerank = rerank  # set: the page offers "Seen it" / "Not interested"
         self.hidden = set(hidden)
         self._version = 0  # the latest re-rank wins when presses overlap
@@ -158,10 +180,15 @@ class RecommendationView(discord.ui.View):
     @discord.ui.button(label="Don't keep my films", style=discord.ButtonStyle.danger, row=1)
     async def dont_keep(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
         if self.store is None:  # the button is only shown with a store
+            await interaction.response.defer()
             return
-        rows = await self.store.forget(self.owner_id)
+        # Acknowledged first: another process holding the database's write lock could make
+        # the deletion wait past Discord's 3 seconds.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        # Deletes the films and hidden films and remembers the "no" (allow_compare stays).
+        rows = await self.store.set_keep_films(self.owner_id, False)
         log.info("user %s chose not to keep their films (%d rows deleted)", self.owner_id, rows)
-        await interaction.response.send_message(FORGOTTEN_MESSAGE, ephemeral=True)
+        await interaction.followup.send(FORGOTTEN_MESSAGE, ephemeral=True)
         # The reply still says the films were saved and offers the button: correct both.
         self.store = None
         self.remove_item(self.dont_keep)
@@ -216,11 +243,11 @@ class RecommendationView(discord.ui.View):
         if self.store is None:
             return False
         try:
-            await self.store.hide(self.owner_id, movie_id, kind)
+            # False when the films are no longer kept (/forget or "Don't keep" elsewhere).
+            return await self.store.hide(self.owner_id, movie_id, kind)
         except Exception:  # the database costs the remembering, never the re-ranked list
             log.exception("could not store hidden film %s of user %s", movie_id, self.owner_id)
             return False
-        return True
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.owner_id:
@@ -238,7 +265,11 @@ class RecommendationView(discord.ui.View):
                 item.disabled = True
         # The interaction token may have expired or the message been deleted: nothing to do.
         with contextlib.suppress(discord.HTTPException):
-            await self.origin.edit_original_response(view=self)
+            if self.store is None:
+                await self.origin.edit_original_response(view=self)
+            else:  # the line above the list still says "Press Don't keep", now greyed out
+                content = saved_line(self.saved_count, self.store.retention_days, button=False)
+                await self.origin.edit_original_response(content=content, view=self)
 
     async def on_error(
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]

@@ -7,6 +7,7 @@ means gone from the file, not merely hidden by our own queries.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -204,6 +205,50 @@ async def test_an_older_file_is_migrated_forward_once_and_keeps_its_data(
         assert "source" in [c[1] for c in db.execute("PRAGMA table_info(profiles)")]
 
 
+async def test_a_v1_file_migrates_to_the_current_schema_and_keeps_its_data(tmp_path: Path):
+    """A file written by the first release (schema 1, no keep_films column) opens, gains the
+    column with "keep" for everyone, and loses nothing."""
+    path = tmp_path / "v1.sqlite3"
+    films = tagged_films("from v1", 6)
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0])
+        db.execute("PRAGMA user_version = 1")
+        db.executemany("INSERT INTO users VALUES (?, ?)", [(1, T0), (2, T0)])
+        db.execute(
+            "INSERT INTO profiles VALUES (1, ?, 6, ?)",
+            (json.dumps(films.to_dict()), T0),
+        )
+        db.execute("INSERT INTO preferences VALUES (1, 0)")
+        db.execute("INSERT INTO preferences VALUES (2, 1)")
+        db.execute("INSERT INTO hidden VALUES (1, 42, 'seen', ?)", (T0,))
+    db_clock = Clock()
+    store = await ProfileStore.open(path, 180, clock=db_clock)
+    try:
+        profile = await store.load(1)
+        assert profile is not None and profile.films == films
+        assert profile.saved_at.timestamp() == T0
+        assert (profile.allow_compare, profile.hidden) == (False, {42: "seen"})
+        summary = await store.summary(2)
+        assert summary is not None and (summary.keep_films, summary.allow_compare) == (True, True)
+        # The new column works: the "no" is stored and honoured.
+        assert await store.set_keep_films(2, False) == 0
+        assert await store.save_films(2, tagged_films("no", 1)) is False
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == schema_version() == 2
+        assert [c[1] for c in db.execute("PRAGMA table_info(preferences)")] == [
+            "user_id",
+            "allow_compare",
+            "keep_films",
+        ]
+        assert sorted(db.execute("SELECT user_id, allow_compare, keep_films FROM preferences")) == [
+            (1, 0, 1),
+            (2, 1, 0),
+        ]
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 async def test_a_newer_file_or_not_a_database_is_refused_with_the_setting_named(tmp_path: Path):
     newer = tmp_path / "newer.sqlite3"
     with sqlite3.connect(newer) as db:
@@ -248,10 +293,20 @@ async def test_expired_data_reads_as_absent_and_is_purged(
 
     clock.now = T0 + 180 * DAY + 1
     assert await store.load(1) is None  # expired reads as absent even before the purge
-    assert await store.summary(1) is None and await store.hidden(1) == {}
+    assert await store.hidden(1) == {}
+    # The choice outlives the films: a "no" must not turn into a yes when the films expire.
+    summary = await store.summary(1)
+    assert summary is not None
+    assert (summary.film_count, summary.saved_at, summary.hidden_count) == (None, None, 0)
+    assert (summary.allow_compare, summary.has_choices, summary.expires_at) == (False, True, None)
     assert await store.purge_expired() == 1
-    assert rows(db_path, 1) == dict.fromkeys(TABLES, 0)
+    assert rows(db_path, 1) == {"users": 1, "profiles": 0, "preferences": 1, "hidden": 0}
+    assert await store.purge_expired() == 0  # a preference-only row is not purged again
     assert one_of_the_writes(await store.load(2)) == "later"
+    # A later upload is comparable only if the choice says so: still not.
+    await store.save_films(1, tagged_films("back", 2))
+    profile = await store.load(1)
+    assert profile is not None and profile.allow_compare is False and profile.hidden == {}
 
     # Any write restarts the user's clock.
     clock.now = T0 + 270 * DAY
@@ -259,6 +314,21 @@ async def test_expired_data_reads_as_absent_and_is_purged(
     clock.now = T0 + 100 * DAY + 181 * DAY
     assert await store.purge_expired() == 0
     assert await store.load(2) is not None
+
+
+async def test_a_write_after_expiry_does_not_bring_expired_films_back(
+    store: ProfileStore, clock: Clock, db_path: Path
+):
+    """Between the expiry and the next hourly purge, a new choice restarts the clock: the
+    expired films and hidden films must go, not live another retention period."""
+    await store.save_films(1, tagged_films("stale", 3))
+    await store.hide(1, 9, "seen")
+    clock.now = T0 + 180 * DAY + 1
+    await store.set_allow_compare(1, False)
+    assert await store.load(1) is None and await store.hidden(1) == {}
+    assert rows(db_path, 1) == {"users": 1, "profiles": 0, "preferences": 1, "hidden": 0}
+    summary = await store.summary(1)
+    assert summary is not None and summary.film_count is None and summary.expires_at is None
 
 
 async def test_forget_deletes_every_row_of_the_user_and_only_theirs(
@@ -282,6 +352,71 @@ async def test_forget_deletes_every_row_of_the_user_and_only_theirs(
     on_disk = db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
     assert b"Zyzzyvaforgotten" not in on_disk
     assert b"kept film" in on_disk
+
+
+async def test_dont_keep_deletes_the_films_and_remembers_the_no(
+    store: ProfileStore, clock: Clock, db_path: Path
+):
+    await store.save_films(1, tagged_films("Zyzzyvadontkeep", 20))
+    await store.set_allow_compare(1, False)
+    await store.hide(1, 7, "seen")
+    await store.save_films(2, tagged_films("other", 3))
+
+    assert await store.set_keep_films(1, False) == 2  # the profile and the hidden film
+    # Only the choices are left: the user id and two flags (and the time of the change).
+    assert rows(db_path, 1) == {"users": 1, "profiles": 0, "preferences": 1, "hidden": 0}
+    with sqlite3.connect(db_path) as db:
+        assert db.execute(
+            "SELECT allow_compare, keep_films FROM preferences WHERE user_id = 1"
+        ).fetchone() == (0, 0), "saying no to keeping films must keep allow_compare:false"
+    wal = db_path.with_name(db_path.name + "-wal")
+    on_disk = db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert b"Zyzzyvadontkeep" not in on_disk
+
+    # Later uploads and hides are not saved.
+    assert await store.save_films(1, tagged_films("again", 5)) is False
+    assert await store.hide(1, 8, "not_interested") is False
+    assert await store.load(1) is None
+    assert rows(db_path, 1) == {"users": 1, "profiles": 0, "preferences": 1, "hidden": 0}
+    summary = await store.summary(1)
+    assert summary is not None
+    assert (summary.film_count, summary.keep_films, summary.allow_compare) == (None, False, False)
+    assert summary.expires_at is None  # nothing that expires is kept
+
+    # The choice outlives the retention period.
+    clock.now = T0 + 400 * DAY
+    assert await store.purge_expired() == 1  # user 2's films, not user 1's choices
+    assert rows(db_path, 1) == {"users": 1, "profiles": 0, "preferences": 1, "hidden": 0}
+    assert rows(db_path, 2) == dict.fromkeys(TABLES, 0)
+    assert await store.save_films(1, tagged_films("still no", 5)) is False
+
+    # Saying yes again: the next upload is saved; the comparison choice is untouched.
+    assert await store.set_keep_films(1, True) == 0
+    assert await store.save_films(1, tagged_films("yes", 4)) is True
+    profile = await store.load(1)
+    assert profile is not None and one_of_the_writes(profile) == "yes"
+    assert profile.allow_compare is False
+
+
+async def test_forget_deletes_the_choices_too_so_a_later_upload_is_saved(
+    store: ProfileStore, db_path: Path
+):
+    await store.set_keep_films(1, False)
+    await store.set_allow_compare(1, False)
+    assert await store.forget(1) == 2  # users and preferences
+    assert rows(db_path, 1) == dict.fromkeys(TABLES, 0)
+    assert await store.save_films(1, tagged_films("after forget", 2)) is True
+    profile = await store.load(1)
+    assert profile is not None and profile.allow_compare is True
+
+
+async def test_a_hide_after_the_films_are_gone_stores_nothing(store: ProfileStore, db_path: Path):
+    """A press on an older list after /forget must not bring the user back into the file."""
+    await store.save_films(1, tagged_films("a", 3))
+    assert await store.hide(1, 5, "seen") is True
+    await store.forget(1)
+    assert await store.hide(1, 6, "seen") is False
+    assert rows(db_path, 1) == dict.fromkeys(TABLES, 0)
 
 
 async def test_summary_counts_what_is_kept(store: ProfileStore):

@@ -23,11 +23,12 @@ FILES_READ = (
     "Never profile.csv (it holds your email address)."
 )
 KEPT = (
-    "Your file is read in memory and discarded. Your matched films (ids, stars, watched and "
-    "watchlist flags, your film names; never your email) are saved so other commands need no "
-    "re-upload, unless you press **Don't keep my films**. `/privacy`: what is kept, for how "
-    "long, who may compare with you. `/forget`: delete it all at once. Replies are visible "
-    "only to you unless you press **Share to channel**."
+    "Your file is read in memory and discarded. Your matched films (ids, stars, flags, your "
+    "titles, unmatched titles and the match summary; never your email) are saved so other "
+    "commands need no re-upload, unless you press **Don't keep my films** (remembered for "
+    "later uploads). `/privacy`: what is kept, for how long, who may compare with you, and "
+    "whether your films are kept. `/forget`: delete it all at once. Replies are visible only "
+    "to you unless you press **Share to channel** (a `/movienight` lobby is public)."
 )
 PROFILE = (
     "`/profile`: your taste from your saved films: genres and decades you rate above your "

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
+from typing import Literal
 
 import aiohttp
 import discord
@@ -33,7 +34,7 @@ from bot.jobs import JobQueue
 from bot.list_options import DECADE_CHOICES, DISCOVER_CHOICES, build_filters, genre_choices
 from bot.settings import Settings
 from bot.storage import ProfileStore
-from bot.views import RecommendationView
+from bot.views import RecommendationView, saved_line
 from recommender.filters import ListFilters
 from recommender.service import RecommendationResult, RecommenderService
 from recommender.user_films import UserFilms
@@ -42,6 +43,17 @@ log = logging.getLogger(__name__)
 
 MIN_COUNT, MAX_COUNT, DEFAULT_COUNT = 1, 50, 10
 ALLOWED_SUFFIXES = (".csv", ".zip")
+
+# What became of the uploaded films: saved; not saved because the user said no before
+# ("Don't keep my films", /privacy keep_films:false); not saved because the database failed.
+Kept = Literal["saved", "declined", "failed"]
+DECLINED_LINE = (
+    "Not saved, as you asked; /privacy keep_films:true to save them from your next upload."
+)
+FAILED_LINE = (
+    "Your films could not be saved this time, so /profile, /compare and /movienight will need "
+    "a new upload."
+)
 
 
 class Recommend(commands.Cog):
@@ -129,17 +141,18 @@ class Recommend(commands.Cog):
             result.seconds,
             result.summary,
         )
-        saved = await self._keep(user_id, films)
+        kept = await self._keep(user_id, films)
         rerank = partial(self._rerank, user_id, films, count, exclude_watchlist, filters)
         view = RecommendationView(
             result,
             interaction,
-            store=self.store if saved else None,
+            store=self.store if kept == "saved" else None,  # "Don't keep" only for saved films
             rerank=rerank,
             hidden=hidden,
+            saved_count=len(films.films),
         )
         try:
-            await answer(interaction, self._kept_line(saved, films), embed=view.current, view=view)
+            await answer(interaction, self._kept_line(kept, films), embed=view.current, view=view)
         except Exception:
             view.stop()  # nobody can press its buttons: do not keep it until the timeout
             raise
@@ -187,30 +200,25 @@ class Recommend(commands.Cog):
 
     # -- consent: saved by default, "Don't keep my films" under the reply --------------------
 
-    async def _keep(self, user_id: int, films: UserFilms) -> bool:
-        if self.store is None:
-            return False
-        try:
-            await self.store.save_films(user_id, films)
-        except Exception:  # a full disk costs the saving, never the recommendations
-            log.exception("could not save the films of user %s", user_id)
-            return False
-        return True
-
-    def _kept_line(self, saved: bool, films: UserFilms) -> str | None:
+    async def _keep(self, user_id: int, films: UserFilms) -> Kept | None:
+        """Save the films unless the user said no before; ``None`` without a store."""
         if self.store is None:
             return None
-        if not saved:
-            return (
-                "Your films could not be saved this time, so /profile, /compare and /movienight "
-                "will need a new upload."
-            )
-        n = len(films.films)
-        return (
-            f"Saved your {n:,} film{'' if n == 1 else 's'} so /profile, /compare and /movienight "
-            f"work without re-uploading; kept {self.settings.retention_days:g} days (see "
-            "/privacy). Rather not? Press **Don't keep my films**."
-        )
+        try:
+            saved = await self.store.save_films(user_id, films)
+        except Exception:  # a full disk costs the saving, never the recommendations
+            log.exception("could not save the films of user %s", user_id)
+            return "failed"
+        return "saved" if saved else "declined"
+
+    def _kept_line(self, kept: Kept | None, films: UserFilms) -> str | None:
+        if kept is None or self.store is None:
+            return None
+        if kept == "declined":
+            return DECLINED_LINE
+        if kept == "failed":
+            return FAILED_LINE
+        return saved_line(len(films.films), self.store.retention_days)
 
     # -- checks ------------------------------------------------------------------------------
 

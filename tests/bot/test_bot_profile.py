@@ -8,6 +8,7 @@ exact text the user reads.
 from __future__ import annotations
 
 import io
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,34 @@ async def test_share_posts_the_profile_publicly_with_the_chart(
         assert sent_text(other) == "This button belongs to the person who asked."
     finally:
         view.stop()
+
+
+async def test_the_chart_is_drawn_off_the_event_loop(
+    cog: Profile, store: ProfileStore, films, monkeypatch: pytest.MonkeyPatch
+):
+    """matplotlib takes hundreds of milliseconds: drawn on the event loop it would stall every
+    other user's buttons. The real chart function, wrapped to note the thread it runs on."""
+    import recommender.charts
+
+    real = recommender.charts.profile_chart
+    drawn: list[tuple[int, bytes]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> bytes:
+        png = real(*args, **kwargs)
+        drawn.append((threading.get_ident(), png))
+        return png
+
+    monkeypatch.setattr(recommender.charts, "profile_chart", recording)
+    await store.save_films(ANA, films)
+    interaction, _ = make_interaction(user_id=ANA, name="ana")
+    await invoke(cog.profile, interaction)
+    sent = followup(interaction)
+    sent["view"].stop()
+
+    loop_thread = threading.get_ident()  # the test's coroutine runs on the event loop's thread
+    [(thread, png)] = drawn
+    assert thread != loop_thread
+    assert sent["file"].fp.read() == png  # the chart sent is the one drawn in that thread
 
 
 async def test_no_saved_films_says_how_to_save_them(cog: Profile):

@@ -8,7 +8,7 @@ what the recommender computes, and never a film any member has watched.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from fake_discord import FakeDiscord
 
 from bot.profiles import NO_FILMS_OWN
 from recommender.compare import agreement_words, compare, taste_words
+from recommender.filters import ListFilters
 from recommender.group import movie_night
 from recommender.user_films import UserFilms
 
@@ -203,6 +204,82 @@ def test_movie_night_lobby_join_start_and_result(bot, fake, people, service):
     late = fake.press(lobby.message, ids["Join"], user=dave)
     ended = ask(bot, late)
     assert ended.ephemeral and ended.text.startswith("This movie night has ended")
+
+
+def fits(service, movie_id: int, filters: ListFilters) -> bool:
+    """Whether the catalogue facts of the model's film ``movie_id`` pass ``filters``."""
+    facts = service.facts
+    [pos] = service.model.positions([movie_id])
+    if pos < 0:
+        return False
+    bits = int(facts.genre_bits[pos])
+    genres = {g for i, g in enumerate(facts.genres) if bits >> i & 1}
+    return (
+        bool(genres & set(filters.genres))
+        and not genres & set(filters.exclude_genres)
+        and filters.year_from <= facts.year[pos] <= filters.year_to
+    )
+
+
+def test_movie_night_with_filters_lists_only_films_that_fit(bot, fake, people, service):
+    alice, bob, carol = (people.users[n] for n in ("alice", "bob", "carol"))
+    options = [
+        ("genre", 3, "comedy, drama"),  # any case, as typed; shown as the catalogue spells it
+        ("exclude_genre", 3, "Romance"),
+        ("from_decade", 4, 1980),
+        ("to_decade", 4, 1990),
+        ("discover", 3, "less-known"),
+        ("count", 4, 6),
+    ]
+    payload = fake.slash(
+        "movienight", [{"name": n, "type": t, "value": v} for n, t, v in options], user=alice
+    )
+    lobby = ask(bot, payload)
+    assert not lobby.ephemeral
+    settings = (
+        "Comedy or Drama · not Romance · 1980–1999 · less-known films first · films none of you "
+        "has seen · 6 films"
+    )
+    assert f"Settings {settings}" in lobby.text
+    ids = buttons(lobby.message)
+    for user in (bob, carol):
+        ask(bot, fake.press(lobby.message, ids["Join"], user=user))
+    start = fake.press(lobby.message, ids["Start"], user=alice)
+    ask(bot, start)
+    edit = bot.wait_for(
+        lambda r: r.method == "PATCH" and start["token"] in r.path and 200 <= r.status < 300
+    )
+    [embed] = edit.json["embeds"]
+    assert embed["title"] == "🎬 Movie night: 6 films for Alice, Bob and Carol"
+    assert embed["footer"]["text"].startswith(settings + " · Group fit = ")
+    shown = linked(embed["description"])
+
+    filters = ListFilters(
+        genres=("Comedy", "Drama"),
+        exclude_genres=("Romance",),
+        year_from=1980,
+        year_to=1999,
+        obscurity=0.75,
+    )
+    members = [people.films[n] for n in ("alice", "bob", "carol")]
+    expected = movie_night(service, members, 6, filters, names=["Alice", "Bob", "Carol"])
+    assert shown == [p.film.tmdb_id for p in expected.picks] and len(shown) == 6
+    # Every listed film fits, read from its own catalogue facts (a TMDB id may be shared by
+    # several MovieLens films: one of them, unwatched by all, must fit).
+    movies = service.catalogue.movies
+    watched = set().union(*(f.seen_ids for f in members))
+    for tmdb_id in shown:
+        candidates = [int(m) for m in movies.index[movies["tmdbId"] == tmdb_id]]
+        assert any(fits(service, m, filters) and m not in watched for m in candidates), tmdb_id
+    # And "less-known" reached the ranking: the same night without it lists better-known films.
+    balanced = movie_night(service, members, 6, replace(filters, obscurity=0.0))
+    popularity = service.facts.popularity_percentile
+
+    def mean_popularity(result) -> float:
+        positions = service.model.positions([p.film.movie_id for p in result.picks])
+        return float(popularity[positions].mean())
+
+    assert mean_popularity(expected) < mean_popularity(balanced)
 
 
 def test_the_lobby_is_full_at_eight(bot, fake, people, letterboxd_dir):

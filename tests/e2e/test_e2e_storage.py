@@ -37,6 +37,14 @@ def stored_names(db: Path, user_id: int) -> list[str]:
     return [film[1] for film in json.loads(row[0])["films"]] if row else []
 
 
+def preferences(db: Path, user_id: int) -> tuple[int, int] | None:
+    """(allow_compare, keep_films) of the user, read from the file."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT allow_compare, keep_films FROM preferences WHERE user_id = ?", (user_id,)
+        ).fetchone()
+
+
 def on_disk(db: Path) -> bytes:
     wal = db.with_name(db.name + "-wal")
     return db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
@@ -76,7 +84,10 @@ def test_upload_privacy_forget_and_forget_again(launch: Launcher, db: Path, expo
     privacy = ask(proc, proc.fake.slash("privacy"))
     assert privacy.ephemeral
     assert f"{n} films saved <t:" in privacy.text
-    assert "Kept 30 days after your last upload or change" in privacy.text
+    assert "Films and hidden films are kept 30 days after your last upload or change" in (
+        privacy.text
+    )
+    assert "the titles and years of films that matched no MovieLens film" in privacy.text
     assert "Never your email address" in privacy.text
     assert "Others may /compare with you" in privacy.text
 
@@ -89,8 +100,9 @@ def test_upload_privacy_forget_and_forget_again(launch: Launcher, db: Path, expo
     forget = ask(proc, proc.fake.slash("forget"))
     assert forget.ephemeral
     assert forget.text == (
-        f"Deleted everything I kept about you: your {n} films. Nothing about you is stored any "
-        "more; /recommend with your export to start again."
+        f"Deleted everything I kept about you: your {n} films and your /privacy choices. Nothing "
+        "about you is stored any more. Your next /recommend upload will be saved again unless "
+        "you press **Don't keep my films** or use `/privacy keep_films:false`."
     )
     assert table_rows(db, ALICE_ID) == {"users": 0, "profiles": 0, "preferences": 0, "hidden": 0}
     longest = max(names, key=len).encode()
@@ -123,23 +135,47 @@ def test_dont_keep_deletes_at_once_and_kept_films_survive_a_restart_while_expire
     pressed = ask(proc, proc.fake.press(message, custom_id, user=bob))
     assert pressed.ephemeral
     assert pressed.text.startswith("Done: I deleted the films I had saved for you")
-    assert table_rows(db, 5151) == {"users": 0, "profiles": 0, "preferences": 0, "hidden": 0}
+    # The films go; what stays is the "no": bob's id and two flags, no film data.
+    assert table_rows(db, 5151) == {"users": 1, "profiles": 0, "preferences": 1, "hidden": 0}
+    assert preferences(db, 5151) == (1, 0)
     edit = proc.wait_for(lambda r: r.method == "PATCH" and payload["token"] in r.path)
-    assert edit.json["content"] == "Your films were not kept: you asked me to delete them."
+    assert edit.json["content"] == (
+        "Your films were not kept: you asked me to delete them, and later uploads will not be "
+        "saved either (`/privacy keep_films:true` changes that)."
+    )
     assert "Don't keep my films" not in buttons(edit.response)
+
+    # Bob's next upload is not saved, and the reply says so with no button to press.
+    again = ask(proc, proc.fake.recommend("ratings.csv", export, count=3, user=bob))
+    assert again.ephemeral and again.embeds
+    assert again.message["content"] == (
+        "Not saved, as you asked; /privacy keep_films:true to save them from your next upload."
+    )
+    assert "Don't keep my films" not in buttons(again.message)
+    assert table_rows(db, 5151)["profiles"] == 0
     assert proc.stop() == 0
 
-    # Someone whose data is older than the retention: purged when the bot starts.
+    # Someone whose films are older than the retention: purged when the bot starts; someone
+    # with only a "no" (no films) keeps it.
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO users (user_id, touched_at) VALUES (777, 0)")
+        conn.execute("INSERT INTO profiles VALUES (777, '{}', 0, 0)")
         conn.execute("INSERT INTO preferences (user_id, allow_compare) VALUES (777, 0)")
+        conn.execute("INSERT INTO users (user_id, touched_at) VALUES (778, 0)")
+        conn.execute("INSERT INTO preferences VALUES (778, 1, 0)")
     restarted = launch(BOXDREC_DATABASE=str(db))
     restarted.wait_connected()
     restarted.wait_log(r"purged 1 users' data older than 180 days")
-    assert table_rows(db, 777) == {"users": 0, "profiles": 0, "preferences": 0, "hidden": 0}
+    assert table_rows(db, 777) == {"users": 1, "profiles": 0, "preferences": 1, "hidden": 0}
+    assert preferences(db, 777) == (0, 1)
+    assert table_rows(db, 778) == {"users": 1, "profiles": 0, "preferences": 1, "hidden": 0}
+    assert preferences(db, 778) == (1, 0)
     privacy = ask(restarted, restarted.fake.slash("privacy"))
     assert " films saved <t:" in privacy.text, "alice's films did not survive the restart"
     assert table_rows(db, ALICE_ID)["profiles"] == 1
+    bobs = ask(restarted, restarted.fake.slash("privacy", user=bob))
+    assert "Your films are not saved when you upload them" in bobs.text
+    assert "Your choices below are kept until you change them or use /forget." in bobs.text
 
 
 def test_a_database_that_cannot_be_opened_stops_the_bot_with_one_clear_line(
