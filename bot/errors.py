@@ -2,7 +2,9 @@
 
 Every failure a user can cause is a :class:`UserFacingError` whose text is the whole reply.
 Anything else is our fault: the user gets an apology with a short error id, and the log gets
-the traceback under the same id.
+the traceback under the same id. Discord failing is not: a reply to an interaction Discord no
+longer knows (token expired, never acknowledged) is impossible, so that is one warning and no
+second attempt; a 5xx that outlasted discord.py's retries is a warning and a "try again".
 """
 
 from __future__ import annotations
@@ -88,6 +90,16 @@ class JobTimeout(UserFacingError):
         )
 
 
+class DiscordFailed(UserFacingError):
+    """Discord kept answering 5xx to a call the command made (discord.py retried, then gave up)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(
+            f"Discord had a server error ({status}) while I was answering, so my reply did not "
+            "get through: try again in a minute."
+        )
+
+
 class ExportRejected(UserFacingError):
     """The recommender's own message (a ``BoxdrecError``): not an export, nothing matched…"""
 
@@ -115,6 +127,19 @@ def notice_shown(interaction: discord.Interaction) -> bool:
     return isinstance(extras, dict) and extras.get(NOTICE_KEY) is True
 
 
+# Discord refuses every reply to an interaction whose token is gone: 10015 Unknown Webhook,
+# 10062 Unknown interaction (not acknowledged within 3 s), 50027 Invalid Webhook Token (past
+# its 15 minutes; HTTP 401).
+DEAD_INTERACTION_CODES = frozenset({10015, 10062, 50027})
+
+
+def interaction_gone(error: BaseException) -> bool:
+    """Whether ``error`` says the interaction can no longer be answered at all."""
+    return isinstance(error, discord.HTTPException) and (
+        error.status == 401 or error.code in DEAD_INTERACTION_CODES
+    )
+
+
 def new_error_id() -> str:
     return secrets.token_hex(4)
 
@@ -135,7 +160,25 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
         error = error.original
     error_id = new_error_id()
     command = interaction.command.qualified_name if interaction.command else None
-    if isinstance(error, UserFacingError):
+    if interaction_gone(error):
+        # Another reply would be refused the same way: say what happened and stop.
+        log.warning(
+            "could not answer user %s in %s: the interaction expired or Discord no longer "
+            "knows it (%s)",
+            interaction.user.id,
+            command,
+            error,
+        )
+        return
+    if isinstance(error, discord.DiscordServerError):
+        log.warning(
+            "could not answer user %s in %s: Discord kept failing (%s); telling them to try again",
+            interaction.user.id,
+            command,
+            error,
+        )
+        error = DiscordFailed(error.status)
+    elif isinstance(error, UserFacingError):
         log.info(
             "user error in %s for user %s: %s", command, interaction.user.id, type(error).__name__
         )

@@ -106,6 +106,10 @@ class StoredProfile:
     hidden: dict[int, str]  # movieId -> "seen" | "not_interested"
 
 
+# A profile row as stored: (films_json, film_count, saved_at), or None for no row.
+ProfileSnapshot = tuple[str, int, float] | None
+
+
 @dataclass(frozen=True)
 class StoredSummary:
     """What /privacy and /forget tell the user, without parsing the films."""
@@ -291,6 +295,30 @@ class ProfileStore:
             )
         log.info("saved %d films for user %s", len(films.films), user_id)
         return True
+
+    async def snapshot(self, user_id: int) -> ProfileSnapshot:
+        """The user's profile row exactly as stored (``None``: no row), to put back with
+        :meth:`restore` if a save's answer never reaches the user."""
+        async with self._read(), self._db.execute(
+            "SELECT films_json, film_count, saved_at FROM profiles WHERE user_id = ?",
+            (user_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    async def restore(self, user_id: int, snapshot: ProfileSnapshot) -> None:
+        """Put the profile row back as :meth:`snapshot` found it; choices and hidden films
+        stay. Nothing is written for a user who has since said no."""
+        async with self._write():
+            if snapshot is None:
+                await self._db.execute("DELETE FROM profiles WHERE user_id = ?", (user_id,))
+            elif await self._keeps_films(user_id):
+                await self._db.execute(
+                    "UPDATE profiles SET films_json = ?, film_count = ?, saved_at = ? "
+                    "WHERE user_id = ?",
+                    (*snapshot, user_id),
+                )
+        log.info("put back the previous films of user %s: the answer never arrived", user_id)
 
     async def _keeps_films(self, user_id: int) -> bool:
         keep = await self._scalar(

@@ -539,3 +539,38 @@ def test_tagged_films_are_what_the_checks_expect() -> None:
         )
         == "t"
     )
+
+
+async def test_restore_puts_back_the_row_exactly_or_removes_a_first_save(
+    store: ProfileStore, clock: Clock, db_path: Path
+) -> None:
+    # A first upload whose answer never arrived: the profile goes, the choices stay.
+    await store.set_allow_compare(1, False)
+    before = await store.snapshot(1)
+    assert before is None
+    await store.save_films(1, tagged_films("untold", 5))
+    await store.restore(1, before)
+    assert await store.load(1) is None
+    assert rows(db_path, 1)["preferences"] == 1
+
+    # A later upload: the earlier row comes back byte for byte, saved_at included.
+    await store.save_films(1, tagged_films("told", 4))
+    told = await store.snapshot(1)
+    clock.now += 60
+    await store.save_films(1, tagged_films("untold", 9))
+    await store.restore(1, told)
+    assert await store.snapshot(1) == told
+    profile = await store.load(1)
+    assert profile is not None and {f.name for f in profile.films.films} == {
+        f"told film {i}" for i in range(1, 5)
+    }
+
+
+async def test_restore_writes_nothing_back_for_a_user_who_has_said_no(
+    store: ProfileStore,
+) -> None:
+    await store.save_films(1, tagged_films("told", 4))
+    told = await store.snapshot(1)
+    await store.set_keep_films(1, False)
+    await store.restore(1, told)
+    assert await store.snapshot(1) is None

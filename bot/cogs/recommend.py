@@ -33,7 +33,7 @@ from bot.errors import (
 from bot.jobs import JobQueue
 from bot.list_options import DECADE_CHOICES, DISCOVER_CHOICES, build_filters, genre_choices
 from bot.settings import Settings
-from bot.storage import ProfileStore
+from bot.storage import ProfileSnapshot, ProfileStore
 from bot.views import RecommendationView, saved_line
 from recommender.filters import ListFilters
 from recommender.service import RecommendationResult, RecommenderService
@@ -141,6 +141,9 @@ class Recommend(commands.Cog):
             result.seconds,
             result.summary,
         )
+        # Saved before the answer, so a command right after it finds the films; taken back if
+        # the answer (which says so and offers "Don't keep") never reaches the user.
+        previous = await self._previous_films(user_id)
         kept = await self._keep(user_id, films)
         rerank = partial(self._rerank, user_id, films, count, exclude_watchlist, filters)
         view = RecommendationView(
@@ -155,6 +158,8 @@ class Recommend(commands.Cog):
             await answer(interaction, self._kept_line(kept, films), embed=view.current, view=view)
         except Exception:
             view.stop()  # nobody can press its buttons: do not keep it until the timeout
+            if kept == "saved":
+                await self._take_back(user_id, previous)
             raise
 
     @recommend.autocomplete("genre")
@@ -210,6 +215,25 @@ class Recommend(commands.Cog):
             log.exception("could not save the films of user %s", user_id)
             return "failed"
         return "saved" if saved else "declined"
+
+    async def _previous_films(self, user_id: int) -> ProfileSnapshot | Literal[False]:
+        """The profile row before this upload, to put back if its answer never arrives
+        (``False``: unreadable, so nothing is ever taken back)."""
+        if self.store is None:
+            return False
+        try:
+            return await self.store.snapshot(user_id)
+        except Exception:
+            log.exception("could not read the saved films of user %s", user_id)
+            return False
+
+    async def _take_back(self, user_id: int, previous: ProfileSnapshot | Literal[False]) -> None:
+        if self.store is None or previous is False:
+            return
+        try:
+            await self.store.restore(user_id, previous)
+        except Exception:
+            log.exception("could not take back the films of user %s", user_id)
 
     def _kept_line(self, kept: Kept | None, films: UserFilms) -> str | None:
         if kept is None or self.store is None:

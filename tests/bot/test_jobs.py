@@ -147,6 +147,25 @@ async def test_a_caller_cancelled_while_waiting_leaves_the_line(pool):
     assert gate.started == ["r"]
 
 
+async def test_a_caller_cancelled_while_its_job_runs_frees_the_slot_when_the_job_ends(pool):
+    # A command task cancelled mid-job (the bot closing, discord.py giving up on it): the thread
+    # cannot be stopped, so the slot stays taken until it ends, and then nothing is stuck.
+    queue = JobQueue(pool, workers=1, max_waiting=5, per_user=1)
+    gate = Gate()
+    running = asyncio.create_task(queue.run(1, gate.job, "r", timeout=10))
+    await until(lambda: gate.started == ["r"])
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert (queue.running, queue.in_flight(1)) == (1, 1)
+    with pytest.raises(TooManyJobs):
+        queue.check(1)
+    gate.open("r")
+    await until(lambda: queue.running == 0)
+    assert queue.in_flight(1) == 0 and queue.waiting == 0
+    assert await queue.run(1, lambda: "again", timeout=5) == "again"
+
+
 async def test_fifty_uploads_from_one_user_leave_a_worker_for_everyone_else():
     """One user's burst never takes every worker: the next person starts at once."""
     executor = ThreadPoolExecutor(max_workers=2)

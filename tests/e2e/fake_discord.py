@@ -77,6 +77,9 @@ class FakeDiscord:
         self.requests: list[Request] = []
         self.cdn: dict[str, bytes] = {}
         self.cdn_delays: dict[str, float] = {}  # path -> seconds before the CDN answers
+        # path -> ("status", code): answer that error; ("reset", n): drop the connection after
+        # the first n bytes of the body, its full Content-Length already announced.
+        self.cdn_faults: dict[str, tuple[str, int]] = {}
         self.failures: list[list[Any]] = []  # [method, path regex, times left, status, body]
         self.ack_deadline = 3.0
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> state
@@ -145,7 +148,20 @@ class FakeDiscord:
 
     def hang_cdn(self, url: str, seconds: float) -> None:
         """Make the download of attachment ``url`` take ``seconds`` before answering."""
-        self.cdn_delays[url.split("/cdn/", 1)[1].split("?", 1)[0]] = seconds
+        self.cdn_delays[self._cdn_path(url)] = seconds
+
+    def fail_cdn(self, url: str, status: int) -> None:
+        """Make the download of attachment ``url`` fail with ``status`` (e.g. 503)."""
+        self.cdn_faults[self._cdn_path(url)] = ("status", status)
+
+    def reset_cdn(self, url: str, after: int) -> None:
+        """Make the download of attachment ``url`` stop after ``after`` bytes of the body: the
+        connection is dropped mid-body, as when a TCP reset hits a long download."""
+        self.cdn_faults[self._cdn_path(url)] = ("reset", after)
+
+    @staticmethod
+    def _cdn_path(url: str) -> str:
+        return url.split("/cdn/", 1)[1].split("?", 1)[0]
 
     def expire(self, token: str) -> None:
         """The interaction's 15 minutes are over: its token no longer works."""
@@ -333,11 +349,26 @@ class FakeDiscord:
 
     # -- CDN and REST ------------------------------------------------------------------------
 
-    async def _cdn(self, request: web.Request) -> web.Response:
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["tail"]
         if delay := self.cdn_delays.get(path):
             await asyncio.sleep(delay)
         data = self.cdn.get(path)
+        fault, value = self.cdn_faults.get(path, ("", 0))
+        if fault == "status":
+            self._record(Request("GET", "/cdn/" + path, dict(request.query), None, status=value))
+            return web.Response(status=value, text=f"{value}: injected by the test")
+        if fault == "reset" and data is not None:
+            response = web.StreamResponse(status=200)
+            response.content_type = "application/octet-stream"
+            response.content_length = len(data)
+            await response.prepare(request)
+            await response.write(data[:value])
+            assert request.transport is not None
+            request.transport.abort()  # no more bytes, no clean end: the client sees a cut body
+            self._record(Request("GET", "/cdn/" + path, dict(request.query), None, status=200,
+                                 response=f"reset after {value} of {len(data)} bytes"))  # fmt: skip
+            return response
         self._record(Request("GET", "/cdn/" + path, dict(request.query), None,
                              status=404 if data is None else 200))  # fmt: skip
         if data is None:
