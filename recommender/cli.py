@@ -36,7 +36,9 @@ def _service(args: argparse.Namespace):  # -> RecommenderService
     from recommender.pipeline import load_service
 
     data_root, model_root = _paths(args)
-    return load_service(data_root, model_root, args.model, say=_say)
+    # Read first: a bad BOXDREC_MAX_* value is reported before minutes of download or training.
+    limits = config.ImportLimits.from_env()
+    return load_service(data_root, model_root, args.model, say=_say, limits=limits)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:

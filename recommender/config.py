@@ -6,7 +6,7 @@ Every value comes from the environment (``BOXDREC_*``) with a default that needs
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import platformdirs
@@ -29,16 +29,26 @@ def model_dir() -> Path:
 
 
 def _env_int(name: str, default: int) -> int:
+    """A whole number above 0 from the environment; a bad value is a ``ValueError`` whose
+    message is one line naming the variable (the CLI and the bot print it as it is)."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+        value = 0
     if value <= 0:
-        raise ValueError(f"{name} must be positive, not {value}")
+        shown = raw.strip() if len(raw) <= 40 else raw.strip()[:40] + "…"
+        raise ValueError(
+            f"{name} must be a whole number above 0, not {shown!r}; fix it in the environment "
+            f"or .env, or unset it to use the default ({default:,})."
+        )
     return value
+
+
+def _env_name(field_name: str) -> str:
+    return f"BOXDREC_{field_name.upper()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +67,22 @@ class ImportLimits:
     max_compression_ratio: int = 100
     max_import_memory_bytes: int = 256 * 1024 * 1024
 
+    def __post_init__(self) -> None:
+        # A zero or negative limit would refuse every upload with a nonsense size in its message.
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(
+                    f"ImportLimits.{field.name} must be a whole number above 0, not {value!r} "
+                    f"(the environment sets it as {_env_name(field.name)})."
+                )
+
     @classmethod
     def from_env(cls) -> ImportLimits:
+        """The limits from ``BOXDREC_MAX_*``, each unset or empty one at its default.
+
+        Raises:
+            ValueError: a variable is not a whole number above 0; the message names it.
+        """
         d = cls()
-        return cls(
-            max_upload_bytes=_env_int("BOXDREC_MAX_UPLOAD_BYTES", d.max_upload_bytes),
-            max_uncompressed_bytes=_env_int(
-                "BOXDREC_MAX_UNCOMPRESSED_BYTES", d.max_uncompressed_bytes
-            ),
-            max_rows=_env_int("BOXDREC_MAX_ROWS", d.max_rows),
-            max_zip_members=_env_int("BOXDREC_MAX_ZIP_MEMBERS", d.max_zip_members),
-            max_compression_ratio=_env_int(
-                "BOXDREC_MAX_COMPRESSION_RATIO", d.max_compression_ratio
-            ),
-            max_import_memory_bytes=_env_int(
-                "BOXDREC_MAX_IMPORT_MEMORY_BYTES", d.max_import_memory_bytes
-            ),
-        )
+        return cls(**{f.name: _env_int(_env_name(f.name), getattr(d, f.name)) for f in fields(cls)})

@@ -36,6 +36,7 @@ off-by-one one.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import Counter
@@ -54,11 +55,12 @@ from recommender.titles import (
     export_name_variants,
     loose_key,
     movielens_aliases,
+    significant_words,
     split_parts,
     strip_leading_article,
     title_key,
     title_parts,
-    word_overlap,
+    words_overlap,
 )
 
 log = logging.getLogger(__name__)
@@ -324,7 +326,7 @@ class TitleMatcher:
                     loose.append(pos)
         return loose
 
-    def _lookup_partial(self, name: str) -> dict[int, bool]:
+    def _lookup_partial(self, name: str, key: str) -> dict[int, bool]:
         """Films sharing part of the name, each with whether the only link is a series name.
 
         The name may be a piece of their title ("Star Wars" in "Star Wars: Episode IV - A New
@@ -339,7 +341,7 @@ class TitleMatcher:
             for pos in positions:
                 found[pos] = found.get(pos, True) and weak
 
-        for form in _loose_forms(name, title_key(name)):
+        for form in _loose_forms(name, key):
             add(self._partial.get(form), False)  # the name is a piece of their title
         prefixes, others = split_parts(name)
         for part, series in [(p, True) for p in prefixes] + [(p, False) for p in others]:
@@ -502,10 +504,16 @@ class TitleMatcher:
         with the name, if it leads the next by PARTIAL_MARGIN; else none. A film linked only by
         the series name must share at least SERIES_MIN_OVERLAP of its words with the name.
         """
+        dated = [p for p in candidates if self._years[p] == year]
+        if not dated:
+            return None
+        words = significant_words(name)  # once: a name may have hundreds of candidates
         overlap = {
-            p: max(word_overlap(name, alias) for alias in movielens_aliases(self._titles[p]))
-            for p in candidates
-            if self._years[p] == year
+            p: max(
+                words_overlap(words, significant_words(alias))
+                for alias in movielens_aliases(self._titles[p])
+            )
+            for p in dated
         }
         same = [p for p in overlap if not candidates[p] or overlap[p] >= SERIES_MIN_OVERLAP]
         if not same:
@@ -542,8 +550,9 @@ class TitleMatcher:
         seen: list[int] = []
         outcome: _Outcome | None = None
         used = whole
+        keys: dict[str, str] = {}
         for variant in variants:
-            key = title_key(variant)
+            key = keys[variant] = title_key(variant)
             exact = self._exact.get(key)
             outcome = self._decide(variant, key, exact, year)
             if outcome is not None:
@@ -552,7 +561,8 @@ class TitleMatcher:
             seen.extend(exact or (self._lookup_loose(variant, key, exact) if year is None else []))
         if outcome is None and year is not None:
             for variant in variants:
-                outcome = self._decide_partial(variant, self._lookup_partial(variant), year)
+                candidates = self._lookup_partial(variant, keys[variant])
+                outcome = self._decide_partial(variant, candidates, year)
                 if outcome is not None:
                     used = variant
                     break
@@ -681,6 +691,7 @@ def _column(movies: pd.DataFrame, name: str, default: object) -> pd.Series:
     return pd.Series([default] * len(movies), index=movies.index, dtype=dtype)
 
 
+@functools.lru_cache(maxsize=256)  # a variant's forms are needed by two rules in a row
 def _loose_forms(name: str, key: str) -> tuple[str, str]:
     """Loose keys of a name: as written and without its leading article (may be equal)."""
     bare = strip_leading_article(name)

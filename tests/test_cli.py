@@ -54,11 +54,11 @@ def fast_cli(
     real_load = pipeline.load_service
     calls: list[tuple[Path, Path, str | None]] = []
 
-    def load_service(data_root=None, model_root=None, name=None, say=None):
+    def load_service(data_root=None, model_root=None, name=None, say=None, limits=None):
         calls.append((data_root, model_root, name))
         if (data_root, model_root, name) == (movielens_dir, small_model_dir, None):
             return service
-        return real_load(data_root, model_root, name, say)
+        return real_load(data_root, model_root, name, say, limits)
 
     monkeypatch.setattr(pipeline, "load_service", load_service)
     return calls
@@ -386,3 +386,19 @@ def test_dotenv_settings_are_read_and_the_environment_wins(tmp_path: Path, monke
     assert os.environ["BOXDREC_MAX_ROWS"] == "123"
     assert os.environ["BOXDREC_MODEL"] == "from-env"
     assert "DISCORD_TOKEN" not in os.environ  # the CLI takes only its own settings
+
+
+def test_bad_limit_setting_is_one_line_error_before_any_model_work(
+    monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path, real: Path, movielens_dir: Path
+):
+    models = tmp_path / "models"
+    monkeypatch.setenv("BOXDREC_DATA_DIR", str(movielens_dir))
+    monkeypatch.setenv("BOXDREC_MODEL_DIR", str(models))
+    monkeypatch.setenv("BOXDREC_MAX_ROWS", "abc")
+    code, out, err = run(capsys, "recommend", real)
+    assert code == 1 and out == ""
+    assert err == (
+        "boxdrec: error: BOXDREC_MAX_ROWS must be a whole number above 0, not 'abc'; fix it in "
+        "the environment or .env, or unset it to use the default (50,000).\n"
+    )
+    assert not models.exists()  # refused before any download or training

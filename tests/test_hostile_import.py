@@ -15,6 +15,7 @@ import dataclasses
 import gc
 import io
 import pickle
+import re
 import stat
 import string
 import time
@@ -77,6 +78,31 @@ def _is_control(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Zl", "Zp")
 
 
+# Format characters a name may keep: ZWNJ and ZWJ (Persian, emoji) and the signs that span the
+# digits after them, which are seen. Every other one hides text or reorders it (bidi controls,
+# zero-width space, word joiner, BOM...), and so do tags outside the flag of a region.
+SEEN_FORMAT = frozenset("\u200c\u200d\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f")
+SEEN_FORMAT |= frozenset("\u0890\u0891\u08e2\U000110bd\U000110cd")
+REGION_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+HIDDEN = [
+    "\u00ad",  # soft hyphen
+    "\u061c",  # Arabic letter mark
+    "\u200b",  # zero-width space
+    "\u200e",  # left-to-right mark
+    "\u200f",  # right-to-left mark
+    *map(chr, range(0x202A, 0x202F)),  # embeddings, pop, overrides
+    "\u2060",  # word joiner
+    "\u2062",  # invisible times
+    *map(chr, range(0x2066, 0x206A)),  # isolates
+    "\ufeff",  # BOM
+    "\U000e0041",  # tag letter A
+]
+
+
+def _is_hidden(char: str) -> bool:
+    return unicodedata.category(char) == "Cf" and char not in SEEN_FORMAT
+
+
 def holds_contract(
     data: bytes, filename: str, limits: ImportLimits = SMALL
 ) -> LetterboxdExport | None:
@@ -95,6 +121,8 @@ def holds_contract(
     for film in export.films:
         assert isinstance(film.name, str) and film.name == film.name.strip() and film.name
         assert not any(_is_control(c) for c in film.name), repr(film.name)
+        hidden = [c for c in REGION_FLAG.sub("", film.name) if _is_hidden(c)]
+        assert not hidden, f"{hidden!r} hidden in {film.name!r}"
         assert film.rating is None or film.rating in STARS, film.rating
         assert film.year is None or 1800 <= film.year <= 2199, film.year
         assert isinstance(film.uri, str)
@@ -177,8 +205,30 @@ REAL_NAMES = [
     "8½",
     "AmÃ©lie",
     "Black Mirror: White Bear",
+    "👨\u200d👩\u200d👧 Family",
+    "می\u200cخواهم",
+    "Braveheart 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
 ]
 
+
+@st.composite
+def hidden_in(draw: st.DrawFn, names: st.SearchStrategy[str]) -> str:
+    """A name with hidden characters put anywhere in it, or made only of them."""
+    name = list(draw(names))
+    for char in draw(st.lists(st.sampled_from(HIDDEN), min_size=1, max_size=6)):
+        name.insert(draw(st.integers(0, len(name))), char)
+    return "".join(name)
+
+
+# Random titles: any text, real names, and both with hidden characters (for _tidy_name).
+TITLES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(REAL_NAMES),
+    hidden_in(st.one_of(st.sampled_from(REAL_NAMES), st.text(max_size=20))),
+)
+SHORT_TITLES = st.one_of(
+    st.text(max_size=20), st.sampled_from(REAL_NAMES), hidden_in(st.sampled_from(REAL_NAMES))
+)
 
 ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "cp1252"])
 DELIMITERS = st.sampled_from([",", ";", "\t"])
@@ -193,7 +243,7 @@ def _diary_bytes(rows: list[list[str]], encoding: str, delimiter: str, newline: 
 
 @HYPOTHESIS
 @given(
-    names=st.lists(st.one_of(st.text(max_size=40), st.sampled_from(REAL_NAMES)), max_size=10),
+    names=st.lists(TITLES, max_size=10),
     encoding=ENCODINGS,
     delimiter=DELIMITERS,
     newline=NEWLINES,
@@ -210,7 +260,7 @@ def test_random_unicode_titles_become_clean_names(
 @given(
     rows=st.lists(
         st.tuples(
-            st.one_of(st.text(max_size=20), st.sampled_from(REAL_NAMES)),
+            SHORT_TITLES,
             st.one_of(
                 st.integers(1800, 2199).map(str), st.sampled_from(ODD_YEARS), st.text(max_size=6)
             ),

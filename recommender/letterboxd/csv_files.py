@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import logging
 import re
@@ -13,7 +14,7 @@ from recommender.errors import ExportError
 from recommender.letterboxd.decoding import (
     _decode,
     _encoding_of,
-    _is_mojibake,
+    _may_be_mojibake,
     _repair_name,
     _text_size_bound,
 )
@@ -21,7 +22,7 @@ from recommender.letterboxd.messages import (
     _UPLOAD_HINT,
     EXPORT_PATH,
     _clip,
-    _memory_message,
+    _memory_error,
     _no_films_message,
     _row_error,
 )
@@ -64,12 +65,19 @@ _REQUIRED = ("name", "year", "uri")
 # delimiters than this is not an export, and parsing it would make one huge record.
 _MAX_CELLS = 20_000
 # Real titles are under 300 characters; longer names are refused before any repair (ftfy takes
-# seconds over a few megabytes of one name).
+# seconds over a few megabytes of one name). Also the most a name may become once NFKC writes
+# out its ligatures and symbols ("\ufdfa" is 18 characters): matching reads every one.
 _MAX_NAME_CHARS = 1_000
-# Characters of mojibake repaired in one file (0.15 s of ftfy); a real export of 10,000 films
-# read as cp1252 has about 200,000. Past it names are kept as written.
+# Characters NFKC may add to the names of one file: real exports add a few ("…" is "...", "½"
+# is "1⁄2"); 3,300 names of 999 "\ufdfa" each would add 56 million, 10 s of folding and more
+# of matching.
+_MAX_NAME_GROWTH = 100_000
+# Characters of names that might be mojibake that ftfy checks and repairs in one file (about
+# 0.4 s of ftfy); a real export of 10,000 films read as cp1252 has about 200,000. Past it names
+# are kept as written.
 _MAX_REPAIRED_CHARS = 500_000
 _LINE_END = re.compile(r"\r\n?|\n")  # the line ends io.StringIO(newline="") keeps
+_COUNT_CHUNK = 1 << 18  # bytes of UTF-16 or UTF-32 decoded at a time to count line ends
 _FIRST_LINE = re.compile(r"\S[^\r\n]*")  # the header, or a list export's banner
 # Memory one kept row costs until the import ends, besides its share of the text: the row and
 # its strings (380 bytes measured) and its film at the merge's peak (700), with a margin.
@@ -130,22 +138,28 @@ def _not_letterboxd_message(label: str, headers: list[str]) -> str:
 
 
 def _parse_csv(
-    data: bytes, label: str, kind: FileKind | None, limits: ImportLimits, spent: int
+    data: bytes,
+    label: str,
+    kind: FileKind | None,
+    limits: ImportLimits,
+    spent: int,
+    zip_label: str | None = None,
 ) -> _CsvFile:
     """Parse one export CSV into checked rows. ``kind=None``: decide from name and columns.
 
     ``spent``: memory the import holds besides ``data`` (the upload, other unpacked files, the
     rows of files parsed before). A file whose text and rows would pass
-    ``limits.max_import_memory_bytes`` is refused before it is decoded.
+    ``limits.max_import_memory_bytes`` is refused before it is decoded; the message blames the
+    zip ``zip_label`` it came from when ``spent`` is most of it.
     """
     encoding = _encoding_of(data, label)
     # The text may take 4 bytes a character; the rows keep slices of it and names folded for
     # matching (at most two more copies); decoding briefly needs the raw bytes once more.
     text_bytes = _text_size_bound(data, encoding)
-    rows = min(limits.max_rows, _line_count(data) + 1)
+    rows = min(limits.max_rows, _byte_line_count(data, encoding) + 1)
     need = spent + len(data) + 3 * text_bytes + rows * _ROW_BYTES
     if need > limits.max_import_memory_bytes:
-        raise ExportError(_memory_message(label, need, limits.max_import_memory_bytes))
+        raise _memory_error(label, zip_label, spent, need, limits.max_import_memory_bytes)
     text = _decode(data, label, encoding)
 
     found = _FIRST_LINE.search(text)  # not text.split(): that copies the whole file
@@ -183,7 +197,9 @@ def _parse_csv(
         if kind is None:
             kind = _kind_for_upload(label, columns)
         slack = limits.max_import_memory_bytes - need
-        parsed, grown = _parse_rows(reader, number, blank, columns, kind, label, limits, slack)
+        parsed, grown = _parse_rows(
+            reader, number, blank, columns, kind, label, limits, slack, (zip_label, spent)
+        )
     except csv.Error as exc:
         if str(exc) == "unexpected end of data":
             raise ExportError(
@@ -204,10 +220,35 @@ def _parse_csv(
 
 
 def _line_count(data: str | bytes, end: int | None = None) -> int:
-    """Line ends in ``data[:end]`` (CR, LF or CRLF), without copying it."""
+    """Line ends in ``data[:end]`` (CR, LF or CRLF), without copying it; bytes in an encoding
+    where each is one byte (UTF-8, cp1252)."""
     if isinstance(data, str):
         return data.count("\n", 0, end) + data.count("\r", 0, end) - data.count("\r\n", 0, end)
     return data.count(b"\n", 0, end) + data.count(b"\r", 0, end) - data.count(b"\r\n", 0, end)
+
+
+def _byte_line_count(data: bytes, encoding: str | None) -> int:
+    """Line ends in ``data``, raw bytes in ``encoding`` (from :func:`_encoding_of`).
+
+    In UTF-16 and UTF-32 a line end is a whole code unit: counting 0x0A bytes would count every
+    character with such a byte ("上" is U+4E0A) as a line. Those are decoded a slice at a time
+    to count them (1 MB at most, let go at once; about 1 ms a MB).
+    """
+    if encoding is None or not encoding.startswith(("utf-16", "utf-32")):
+        return _line_count(data)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    view = memoryview(data)
+    count = 0
+    after_cr = False  # the slice before ended with CR: an LF starting this one ends no line
+    for start in range(0, len(data), _COUNT_CHUNK):
+        end = start + _COUNT_CHUNK
+        text = decoder.decode(view[start:end], final=end >= len(data))
+        count += _line_count(text)
+        if after_cr and text.startswith("\n"):
+            count -= 1
+        if text:
+            after_cr = text.endswith("\r")
+    return count
 
 
 def _unclosed_quote_line(text: str) -> int:
@@ -263,10 +304,11 @@ def _parse_rows(
     label: str,
     limits: ImportLimits,
     slack: int,
+    held_by: tuple[str | None, int] = (None, 0),
 ) -> tuple[list[_Row], int]:
     """The film rows after the header (row ``number``), checked, and the bytes names folded
-    for matching grew by (refused past ``slack``). Blank rows are skipped and counted on from
-    ``skipped``, the blank lines before the header.
+    for matching grew by (refused past ``slack``, see :func:`_memory_error` for ``held_by``).
+    Blank rows are skipped and counted on from ``skipped``, the blank lines before the header.
 
     The hot loop of an import: plain indexing and fast paths for the common values.
     """
@@ -280,7 +322,8 @@ def _parse_rows(
     max_rows = limits.max_rows
     rows: list[_Row] = []
     append = rows.append
-    grown = 0
+    grown = 0  # bytes of keys longer than their names
+    growth = 0  # characters NFKC added to names
     repair_left = _MAX_REPAIRED_CHARS
     for record in records:
         number += 1
@@ -299,7 +342,7 @@ def _parse_rows(
                 _UPLOAD_HINT,
             )
         if name and not name.isascii():
-            if _is_mojibake(name) and repair_left > 0:
+            if repair_left > 0 and _may_be_mojibake(name):
                 repair_left -= len(name)
                 name = _repair_name(name)
                 if repair_left <= 0:
@@ -319,10 +362,32 @@ def _parse_rows(
         else:
             key = _name_key(name)
             if len(key) > len(name):  # NFKC makes one character up to 18 ("\ufdfa")
+                if len(key) > _MAX_NAME_CHARS:
+                    raise _row_error(
+                        label,
+                        number,
+                        name,
+                        f"the film name is {len(key):,} characters long once its ligatures and "
+                        f"symbols are written out, but no film's name is longer than "
+                        f"{_MAX_NAME_CHARS:,}, so this is not a file Letterboxd made",
+                        _UPLOAD_HINT,
+                    )
+                growth += len(key) - len(name)
+                if growth > _MAX_NAME_GROWTH:
+                    raise _row_error(
+                        label,
+                        number,
+                        name,
+                        f"written out, the ligatures and symbols of the film names up to here add "
+                        f"more than {_MAX_NAME_GROWTH:,} characters, but those of a Letterboxd "
+                        "export add a few, so this is not a file Letterboxd made",
+                        _UPLOAD_HINT,
+                    )
                 grown += sys.getsizeof(key)
                 if grown > slack:
                     need = limits.max_import_memory_bytes - slack + grown
-                    raise ExportError(_memory_message(label, need, limits.max_import_memory_bytes))
+                    limit = limits.max_import_memory_bytes
+                    raise _memory_error(label, held_by[0], held_by[1], need, limit)
         year = record[i_year].strip()
         year_number = int(year) if len(year) == 4 and year.isascii() and year.isdigit() else 0
         rating = record[i_rating].strip()

@@ -20,30 +20,41 @@ _YEARS = range(1800, 2200)
 _NAME_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 
-# Names are quoted to other people: bidirectional controls (which reorder the text around them),
-# zero-width spaces, word joiners and BOMs (which hide text or make "Heat" look like another
-# film) are removed. ZWJ and ZWNJ (U+200D, U+200C) stay: Persian and emoji need them.
-_HIDDEN = re.compile("[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]+")
+# Names are quoted to other people: invisible format characters (category Cf) are removed:
+# bidirectional controls (which reorder the text around them), zero-width spaces, word joiners,
+# soft hyphens, BOMs, invisible operators, annotation marks, and the joiners of scripts no film
+# title is written in; they hide text or make "Heat" look like another film. Kept: ZWNJ and ZWJ
+# (U+200C, U+200D; Persian and emoji need them) and the visible signs that span the digits after
+# them (U+0600-U+0605, U+06DD, U+070F, U+0890, U+0891, U+08E2, U+110BD, U+110CD).
+_HIDDEN_CHARS = (
+    "\u00ad\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+    "\ufff9-\ufffb\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+)
+_HIDDEN = re.compile(f"[{_HIDDEN_CHARS}]+")
+# Tag characters are invisible too, except in the flag of a region: a black flag, tag letters
+# and a cancel tag ("🏴" + "gbsct" + cancel is the flag of Scotland).
+_TAG = re.compile("[\U000e0000-\U000e007f]")
+_TAGS = re.compile("(\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f)|[\U000e0000-\U000e007f]+")
 # Combining marks kept on one base character: Vietnamese and pointed Hebrew need 2 or 3; Zalgo
 # text stacks hundreds.
 _MAX_MARKS = 4
 
 # Dashes and quotes that differ between exports and spreadsheet re-saves of the same name.
-_NAME_PUNCT = str.maketrans(
-    {
-        "\u2010": "-",
-        "\u2011": "-",
-        "\u2012": "-",
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2015": "-",
-        "\u2212": "-",
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u02bc": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-    }
+# Replaced one by one where present: str.translate looks up every character of a non-ASCII
+# name in its table, ten times slower over a long name.
+_NAME_PUNCT = (
+    ("\u2010", "-"),
+    ("\u2011", "-"),
+    ("\u2012", "-"),
+    ("\u2013", "-"),
+    ("\u2014", "-"),
+    ("\u2015", "-"),
+    ("\u2212", "-"),
+    ("\u2018", "'"),
+    ("\u2019", "'"),
+    ("\u02bc", "'"),
+    ("\u201c", '"'),
+    ("\u201d", '"'),
 )
 
 
@@ -127,9 +138,15 @@ def _mark_run_candidates() -> re.Pattern[str]:
     return re.compile(f"[{''.join(ranges)}\U00010000-\U0010ffff]{{{_MAX_MARKS + 1},}}")
 
 
+def _keep_flag(match: re.Match[str]) -> str:
+    return match.group(1) or ""
+
+
 def _tidy_name(name: str) -> str:
     """A non-ASCII name without hidden controls and with at most a few marks per character."""
     name = _HIDDEN.sub("", name)
+    if _TAG.search(name):  # rare: keep the tags of flags only
+        name = _TAGS.sub(_keep_flag, name)
     if _mark_run_candidates().search(name):  # rare: check each character
         kept: list[str] = []
         run = 0
@@ -147,8 +164,14 @@ def _clean_name(name: str) -> str:
 
 
 def _name_key(name: str) -> str:
-    """A name for matching within one export: case, width, dash, quote and spacing folded."""
+    """A name for matching within one export: case, width, dash, quote and spacing folded.
+
+    NFKC can make a name much longer ("\ufdfa" is 18 characters): callers bound the length.
+    """
     if name.isascii():
         return " ".join(name.casefold().split())
-    folded = unicodedata.normalize("NFKC", name).translate(_NAME_PUNCT).casefold()
-    return " ".join(folded.split())
+    folded = unicodedata.normalize("NFKC", name)
+    for mark, plain in _NAME_PUNCT:
+        if mark in folded:
+            folded = folded.replace(mark, plain)
+    return " ".join(folded.casefold().split())

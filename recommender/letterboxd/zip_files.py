@@ -19,6 +19,7 @@ from recommender.letterboxd.messages import (
     _clip,
     _corrupt_zip_message,
     _ratio_message,
+    _zip_memory_message,
 )
 from recommender.letterboxd.parsed import FileKind, _CsvFile
 
@@ -139,18 +140,30 @@ def _select_members(
     return [(name, kind, info) for name, (kind, info) in chosen.items()]
 
 
+def _unpacked_too_big(label: str, unpacked: int, upload: int, limits: ImportLimits) -> ExportError:
+    """The error for files that unpack to ``unpacked`` bytes, past one of the two limits on
+    them: the unpacked size, or the memory they take besides the upload's own ``upload``."""
+    if unpacked > limits.max_uncompressed_bytes:
+        return ExportError(_bomb_message(label, limits.max_uncompressed_bytes))
+    need = upload + unpacked
+    return ExportError(_zip_memory_message(label, need, limits.max_import_memory_bytes))
+
+
 def _read_member(
     zf: zipfile.ZipFile,
     info: zipfile.ZipInfo,
     name: str,
     read_so_far: int,
     label: str,
-    budget: int,
-    max_ratio: int,
+    upload: int,
+    limits: ImportLimits,
 ) -> bytes:
-    """Stream one member, counting real bytes against ``budget`` whatever its header says, and
-    against ``max_ratio`` times its packed size (zipfile reads no more than that size)."""
+    """Stream one member, counting real bytes against the limits on unpacked files whatever its
+    header says, and against ``max_compression_ratio`` times its packed size (zipfile reads no
+    more than that size)."""
+    max_ratio = limits.max_compression_ratio
     ratio_limit = max(_RATIO_AFTER, max_ratio * info.compress_size)
+    budget = _unpack_budget(upload, limits)
     # One buffer: getvalue() hands it over without the copy b"".join(chunks) makes.
     buffer = io.BytesIO()
     total = read_so_far
@@ -158,11 +171,17 @@ def _read_member(
         while chunk := handle.read(_READ_CHUNK):
             total += len(chunk)
             if total > budget:
-                raise ExportError(_bomb_message(label, budget))
+                raise _unpacked_too_big(label, total, upload, limits)
             buffer.write(chunk)
             if buffer.tell() > ratio_limit:
                 raise ExportError(_ratio_message(label, name, max_ratio))
     return buffer.getvalue()
+
+
+def _unpack_budget(upload: int, limits: ImportLimits) -> int:
+    """Bytes the chosen files may unpack to: they are held together with the upload, so both
+    the unpacked-size limit and the memory limit bound them (the latter may leave nothing)."""
+    return min(limits.max_uncompressed_bytes, limits.max_import_memory_bytes - upload)
 
 
 def _read_zip(data: bytes, label: str, limits: ImportLimits) -> list[_CsvFile]:
@@ -194,16 +213,13 @@ def _read_zip(data: bytes, label: str, limits: ImportLimits) -> list[_CsvFile]:
             members = _select_members(infos, label)
             for name, _, info in members:
                 _refuse_unreadable(label, name, info)
-            # The unpacked files are held together with the upload: both limits bound them.
-            budget = min(limits.max_uncompressed_bytes, limits.max_import_memory_bytes - len(data))
-            if _declared_size(info for _, _, info in members) > budget:
-                raise ExportError(_bomb_message(label, budget))
+            declared = _declared_size(info for _, _, info in members)
+            if declared > _unpack_budget(len(data), limits):
+                raise _unpacked_too_big(label, declared, len(data), limits)
             raw: list[tuple[str, FileKind, bytes]] = []
             read = 0
             for name, kind, info in members:
-                content = _read_member(
-                    zf, info, name, read, label, budget, limits.max_compression_ratio
-                )
+                content = _read_member(zf, info, name, read, label, len(data), limits)
                 read += len(content)
                 raw.append((name, kind, content))
     except ExportError:
@@ -225,6 +241,6 @@ def _read_zip(data: bytes, label: str, limits: ImportLimits) -> list[_CsvFile]:
             log.debug("%s in %s is empty", name, label)
             files.append(_CsvFile(label=name, kind=kind, rows=()))
         else:
-            files.append(_parse_csv(content, name, kind, limits, held + unparsed))
+            files.append(_parse_csv(content, name, kind, limits, held + unparsed, label))
             held += files[-1].held_bytes
     return files
