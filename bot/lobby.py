@@ -53,6 +53,8 @@ LOBBY_TIMEOUT = 14 * 60.0
 DESCRIPTION_LIMIT = 4096
 TITLE = "🎬 Movie night"
 AGGREGATE_NOTE = (
+    '(+0.9) after someone\'s stars: that far above their own average rating; "Best for" '
+    "names the largest. "
     f"Group fit = {BLEND:g} × the lowest + {1 - BLEND:g} × the average of each person's "
     "predicted stars, measured against their own usual ratings (least misery, blended)."
 )
@@ -78,11 +80,22 @@ class TooFewPeople(UserFacingError):
         )
 
 
-class MemberWithoutFilms(UserFacingError):
-    def __init__(self, who: str) -> None:
+class StarterWithoutFilms(UserFacingError):
+    def __init__(self) -> None:
         super().__init__(
-            f"{who} has no saved films any more: they can run /recommend again (and keep their "
-            "films), or press **Leave**."
+            "Your saved films were deleted after you opened this movie night: run /recommend "
+            "again (and keep your films), then press **Start**."
+        )
+
+
+class TooFewLeft(UserFacingError):
+    """Members whose films were deleted since they joined were taken out, leaving too few."""
+
+    def __init__(self, dropped: Sequence[str]) -> None:
+        super().__init__(
+            f"{joined_names(dropped)} no longer {'has' if len(dropped) == 1 else 'have'} saved "
+            "films (deleted after joining), so I took them out of the lobby. A movie night needs "
+            f"at least {MIN_MEMBERS} people: wait for someone to press **Join**."
         )
 
 
@@ -142,11 +155,46 @@ def status_embed(text: str) -> discord.Embed:
     return discord.Embed(title=TITLE, description=text, colour=COLOUR)
 
 
-def result_embed(result: GroupResult, night: NightSettings) -> discord.Embed:
+def shortfall_text(result: GroupResult, night: NightSettings) -> str:
+    """What to say when fewer films fit than were asked for ("" when the count is met)."""
+    got = len(result.picks)
+    if not got or got >= night.count:
+        return ""
+    verb = "fits" if got == 1 else "fit"
+    new = (
+        "" if night.allow_rewatch else (" and is" if got == 1 else " and are") + " new to everyone"
+    )
+    wider = "widen the filters" + ("" if night.allow_rewatch else " or allow rewatches")
+    return (
+        f"Only {got} film{'' if got == 1 else 's'} {verb} these settings{new} "
+        f"({night.count} asked for): {wider} for more."
+    )
+
+
+def dropped_text(dropped: Sequence[str]) -> str:
+    """Members left out at Start because their saved films were deleted since they joined."""
+    if not dropped:
+        return ""
+    verb = "is" if len(dropped) == 1 else "are"
+    return (
+        f"{joined_names(dropped)} {verb} not in it: their saved films were deleted after they "
+        "joined."
+    )
+
+
+def result_embed(
+    result: GroupResult, night: NightSettings, dropped: Sequence[str] = ()
+) -> discord.Embed:
     films = len(result.picks)
     title = f"{TITLE}: {films} film{'' if films == 1 else 's'} for {joined_names(result.names)}"
     footer = cut(f"{night.describe()} · {AGGREGATE_NOTE}", 2048)
-    embed = discord.Embed(title=cut(title, 256), description=describe_picks(result), colour=COLOUR)
+    notes = "\n".join(t for t in (dropped_text(dropped), shortfall_text(result, night)) if t)
+    notes = cut(notes, 1000)
+    room = DESCRIPTION_LIMIT - (len(notes) + 2 if notes else 0)
+    description = describe_picks(result, room)
+    if notes:
+        description = f"{notes}\n\n{description}"
+    embed = discord.Embed(title=cut(title, 256), description=description, colour=COLOUR)
     embed.set_footer(text=footer)
     return embed
 
@@ -157,7 +205,11 @@ def pick_heading(pick: GroupPick) -> str:
 
 
 def pick_stars(pick: GroupPick, names: Sequence[str]) -> str:
-    stars = " · ".join(f"{name(n)} {predicted(s)}" for n, s in zip(names, pick.stars, strict=True))
+    """ "Ana ★4.7 (+0.9) · Bo ★4.1 (+0.8) · group fit +1.05": stars and each one's lift."""
+    stars = " · ".join(
+        f"{name(n)} {predicted(s)}" + ("" if d is None else f" ({d:+.1f})")
+        for n, s, d in zip(names, pick.stars, pick.lift, strict=True)
+    )
     return f"{stars} · group fit {pick.fair:+.2f}"
 
 
@@ -277,7 +329,7 @@ class Lobby(discord.ui.View):
         await interaction.response.edit_message(embed=status_embed(picking), view=None)
         self.editor = interaction
         try:
-            result = await self._pick()
+            result, dropped = await self._pick()
         except SocialRejected as error:
             if not isinstance(error.__cause__, NoFilmsLeft):
                 await self._reopen(interaction)
@@ -301,7 +353,8 @@ class Lobby(discord.ui.View):
             len(result.picks),
             len(self.members),
         )
-        await interaction.edit_original_response(embed=result_embed(result, self.night), view=None)
+        embed = result_embed(result, self.night, dropped)
+        await interaction.edit_original_response(embed=embed, view=None)
 
     async def _reopen(self, interaction: discord.Interaction) -> None:
         """Show the lobby again: a member may leave, or Start be pressed again; the starter
@@ -310,9 +363,10 @@ class Lobby(discord.ui.View):
         with contextlib.suppress(discord.HTTPException):
             await interaction.edit_original_response(embed=self.embed, view=self)
 
-    async def _pick(self) -> GroupResult:
-        profiles = [await self._profile(uid, who) for uid, who in self.members.items()]
-        return await run_job(
+    async def _pick(self) -> tuple[GroupResult, list[str]]:
+        """The result, and the names of members left out because their films are gone."""
+        profiles, dropped = await self._profiles()
+        result = await run_job(
             self.jobs,
             self.starter_id,  # the lobby message is the answer: no place-in-line notice
             self.job_timeout,
@@ -323,12 +377,25 @@ class Lobby(discord.ui.View):
             self.night,
             rejected=SocialRejected,
         )
+        return result, dropped
 
-    async def _profile(self, user_id: int, who: str) -> StoredProfile:
-        profile = await self.store.load(user_id)
-        if profile is None:  # forgotten or expired since they joined
-            raise MemberWithoutFilms(name(who))
-        return profile
+    async def _profiles(self) -> tuple[list[StoredProfile], list[str]]:
+        """Every member's saved films, read again at Start: someone may have run /forget (or
+        let them expire) since joining. They are taken out of the lobby and the night goes on
+        without them when enough people are left."""
+        loaded = {uid: await self.store.load(uid) for uid in self.members}
+        if loaded[self.starter_id] is None:
+            raise StarterWithoutFilms()
+        dropped = [self.members.pop(uid) for uid, p in loaded.items() if p is None]
+        if dropped:
+            log.info(
+                "movie night %s: %d member(s) without saved films left out",
+                self.lobby_id,
+                len(dropped),
+            )
+        if len(self.members) < MIN_MEMBERS:
+            raise TooFewLeft(dropped)
+        return [p for uid, p in loaded.items() if p is not None and uid in self.members], dropped
 
     async def on_timeout(self) -> None:
         mark_live("movienight", self.lobby_id, False)

@@ -20,8 +20,6 @@ FIELD_NAME_LIMIT = 256
 FIELD_VALUE_LIMIT = 1024
 TOTAL_LIMIT = 6000
 NAME_LIMIT = 80  # a display name is at most 32 characters; a nickname too, but be safe
-# Show the percentile's plausible range (± one posterior sd) when it is at least this wide.
-RANGE_POINTS = 5
 
 
 def fit(text: str, limit: int) -> str:
@@ -72,9 +70,9 @@ def generosity_line(g: Generosity | None, n_rated: int, *, own: bool = True) -> 
         f"{head}: {abs(g.offset):.2f}★ {direction} their average on the {_films(g.n_films)} "
         f"{you} share with them"
     )
+    # The plausible range (± one posterior sd) always, so every profile reads the same way.
     low, high = round(g.low), round(g.high)
-    if high - low >= RANGE_POINTS:
-        line += f" (likely {low}–{high}%)"
+    line += f" (likely {low}%)" if low == high else f" (likely {low}–{high}%)"
     return line + "."
 
 
@@ -145,10 +143,12 @@ def profile_embed(
         ),
         inline=False,
     )
+    # The favourite decades are chosen by liking, then listed in time order ("1920s, 1950s").
+    decades = tuple(sorted(profile.favourite_decades, key=lambda p: p.name))
     embed.add_field(
         name=f"{whose} favourite decades",
         value=fit(
-            preference_lines(profile.favourite_decades, profile.basis, profile.mean_stars, own=own),
+            preference_lines(decades, profile.basis, profile.mean_stars, own=own),
             FIELD_VALUE_LIMIT,
         ),
         inline=False,

@@ -49,3 +49,28 @@ async def require_profile(
     if not profile.allow_compare:
         raise NoProfile(f"{_name(user)} does not allow comparisons.")
     return profile
+
+
+OWN_FILMS_GONE = "Your saved films have since been deleted, so this can't be shared."
+
+
+async def share_refusal(
+    store: ProfileStore, owner: discord.abc.User, friend: discord.abc.User | None = None
+) -> str | None:
+    """Why a reply built from saved films may no longer be posted to the channel, else None.
+
+    A Share button can be pressed minutes after the reply was made: by then the owner may have
+    run /forget, or the friend in it /forget or ``/privacy allow_compare:false``. Their consent
+    is read again at the press, never taken from the time of the reply.
+    """
+    mine = await store.summary(owner.id)
+    if mine is None or mine.film_count is None:
+        return OWN_FILMS_GONE
+    if friend is None:
+        return None
+    theirs = await store.summary(friend.id)
+    if theirs is None or theirs.film_count is None:
+        return f"{_name(friend)} has since removed their saved films, so this can't be shared."
+    if not theirs.allow_compare:
+        return f"{_name(friend)} has since turned comparisons off, so this can't be shared."
+    return None

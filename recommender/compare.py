@@ -264,9 +264,10 @@ def _loved_unseen(
 
 # -- words ------------------------------------------------------------------------------------
 
+# One scale, used word for word by the field and the verdict line.
 _AGREEMENT_WORDS: Sequence[tuple[float, str]] = (
     (0.5, "strong agreement"),
-    (0.25, "fair agreement"),
+    (0.25, "moderate agreement"),
     (0.1, "slight agreement"),
     (-0.1, "no clear agreement"),
     (-1.01, "disagreement"),
@@ -283,7 +284,7 @@ _TASTE_WORDS: Sequence[tuple[float, str]] = (
 
 
 def agreement_words(agreement: float) -> str:
-    """0.42 -> "fair agreement"."""
+    """0.42 -> "moderate agreement"."""
     return next(words for low, words in _AGREEMENT_WORDS if agreement >= low)
 
 
@@ -308,12 +309,8 @@ def verdict(
         if taste_part is None:
             return "Not enough films to compare yet: rate more on Letterboxd and upload again."
         return f"Too few films rated by both of you to judge agreement, but {taste_part}."
-    rating = {
-        "strong agreement": "You two rate films very much alike",
-        "fair agreement": "You mostly agree on the films you share",
-        "slight agreement": "You agree a little more often than not",
-        "no clear agreement": "Your ratings barely line up",
-        "disagreement": "You tend to disagree: what one loves, the other rates low",
-    }[agreement_words(agreement)]
+    # The same words as the agreement field, so the two never tell different stories.
+    words = agreement_words(agreement)
+    rating = f"{words[0].upper()}{words[1:]} on the films you both rated"
     hedge = " (early days: few shared films)" if confidence == "low" else ""
     return f"{rating}{hedge}" + ("" if taste_part is None else f", and {taste_part}") + "."

@@ -33,6 +33,7 @@ import logging
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,58 @@ def genre_phrase(genres: list[str]) -> str:
         nouns = [GENRE_WORDS.get(g, (g.lower(), f"{g.lower()} films")) for g in ordered]
         phrase = nouns[0][1] if len(nouns) == 1 else f"{nouns[1][0]} {nouns[0][1]}"
     return phrase[0].upper() + phrase[1:]
+
+
+@dataclass(frozen=True)
+class NamedParts:
+    """What a generated name claims about its films: genres (all of them) and an era."""
+
+    genres: tuple[str, ...]
+    era: str | None  # "1990s" or "Classic"
+
+    def fits(self, genres: Iterable[str], year: int | None) -> bool:
+        """Whether a film with ``genres`` from ``year`` is what the name says: every named
+        genre, and the era when one is named. A name that claims nothing fits nothing."""
+        if not self.genres and self.era is None:
+            return False
+        if not set(self.genres) <= set(genres):
+            return False
+        if self.era is None:
+            return True
+        if year is None:
+            return False
+        if self.era == "Classic":
+            return year < CLASSIC_BEFORE
+        return year - year % 10 == int(self.era[:-1])
+
+
+_ERA_PREFIX = re.compile(r"^(\d{4}s|Classic) (.+)$")
+_NUMBER_SUFFIX = re.compile(r" \(\d+\)$")
+
+
+def _phrases() -> dict[str, tuple[str, ...]]:
+    """Every genre phrase :func:`genre_phrase` writes, lower-cased -> its genres."""
+    out: dict[str, tuple[str, ...]] = {}
+    for g in GENRE_WORDS:
+        out.setdefault(genre_phrase([g]).lower(), (g,))
+    for a in GENRE_WORDS:
+        for b in GENRE_WORDS:
+            if a != b:
+                out.setdefault(genre_phrase([a, b]).lower(), (a, b))
+    return out
+
+
+def name_parts(name: str) -> NamedParts:
+    """Read back the genres and era a :meth:`Label.name` says ("1990s war dramas: holocaust"
+    -> War, Drama, 1990s). Names come from stored models too, so they are parsed rather than
+    stored twice; anything unrecognised claims nothing."""
+    head = _NUMBER_SUFFIX.sub("", name.split(":", 1)[0]).split(" like ", 1)[0].strip()
+    era = None
+    if m := _ERA_PREFIX.match(head):
+        era, head = m[1], m[2]
+        if head == "films":
+            return NamedParts((), era)
+    return NamedParts(_PHRASES.get(head.lower(), ()), era)
 
 
 def short_title(title: str) -> str:
@@ -753,3 +806,6 @@ def component_scale(components: np.ndarray) -> np.ndarray:
 
     Row by row: the components may be a large float32 memory map, never copied whole."""
     return np.array([float(np.linalg.norm(row)) for row in components], dtype=np.float64)
+
+
+_PHRASES = _phrases()

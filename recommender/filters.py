@@ -1,4 +1,5 @@
-"""What a person can ask of a list: genres in or out, a decade range, known or less-known films.
+"""What a person can ask of a list: genres in or out, a decade range, known or less-known films
+(a popularity tilt, and a band of how many ratings a film has).
 
 The catalogue facts are laid out once per model as arrays over the model's columns (a genre
 bit mask, the year, the training popularity), so a filter is a few vectorised comparisons over
@@ -32,6 +33,10 @@ class ListFilters:
     year_from: int | None = None
     year_to: int | None = None
     obscurity: float = 0.0  # 0: as the model ranks; 1: strongly favour less-known films
+    # A band of training popularity (ratings in the model's data), both ends included: the
+    # discover levels keep less-known and obscure films apart (bot/list_options.py).
+    min_ratings: int | None = None
+    max_ratings: int | None = None
 
     @property
     def active(self) -> bool:
@@ -41,6 +46,8 @@ class ListFilters:
             or self.year_from is not None
             or self.year_to is not None
             or self.obscurity
+            or self.min_ratings is not None
+            or self.max_ratings is not None
         )
 
     def describe(self) -> str:
@@ -56,7 +63,14 @@ class ListFilters:
             parts.append(
                 f"{low}–{high}" if low and high else (f"{low} on" if low else f"to {high}")
             )
-        if self.obscurity:
+        if self.max_ratings is not None:
+            ratings = "rating" if self.max_ratings == 1 else "ratings"
+            parts.append(
+                f"films hardly anyone has rated ({self.max_ratings} MovieLens {ratings} or fewer)"
+            )
+        elif self.obscurity >= 1.0:
+            parts.append("films hardly anyone has rated first")
+        elif self.obscurity or self.min_ratings is not None:
             parts.append(
                 "less-known films first"
                 if self.obscurity >= 0.5
@@ -91,6 +105,12 @@ class FilmFacts:
         pct[order] = np.linspace(0.0, 100.0, counts.size) if counts.size > 1 else 100.0
         self.popularity_percentile = pct
 
+    def ratings_at(self, quantile: float) -> int:
+        """The training ratings of the film at ``quantile`` of popularity (0..1), rounded down."""
+        if self.popularity.size == 0:
+            return 0
+        return int(np.quantile(self.popularity, quantile))
+
     def genre_mask(self, names: Iterable[str]) -> np.uint64:
         mask = 0
         lookup = {g.casefold(): i for i, g in enumerate(self.genres)}
@@ -116,6 +136,10 @@ class FilmFacts:
             keep &= self.year >= filters.year_from
         if filters.year_to is not None:
             keep &= self.year <= filters.year_to
+        if filters.min_ratings is not None:
+            keep &= self.popularity >= filters.min_ratings
+        if filters.max_ratings is not None:
+            keep &= self.popularity <= filters.max_ratings
         return keep
 
     def adjust(self, scores: np.ndarray, obscurity: float) -> np.ndarray:

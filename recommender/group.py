@@ -16,7 +16,10 @@
    preferences, with ``BLEND = 0.5``: half least misery (nobody should sit through a film they
    would hate), half average (a film most of the group would love is not thrown away for one
    lukewarm member).
-6. **Order.** As /recommend shows a list (``service.shown_order``): the pool by its relevance
+6. **Best for.** Each pick names the member whose predicted stars are furthest above their own
+   average rating (the *lift*, in stars, shown next to the stars), so the name agrees with the
+   numbers beside it: a generous rater's ★4.6 can be a smaller lift than a tough critic's ★4.2.
+7. **Order.** As /recommend shows a list (``service.shown_order``): the pool by its relevance
    (step 3, itself the same blend over the members' model scores, tilted by the popularity
    control) in blocks of ten, each block by the fair aggregate of predicted stars. Ordering the
    whole pool by predicted stars would ignore the popularity control and the model's ranking,
@@ -64,9 +67,10 @@ class GroupPick:
     rank: int
     film: FilmCard
     stars: tuple[float | None, ...]  # each member's predicted stars, in member order
+    lift: tuple[float | None, ...]  # each member's shown stars minus their average, 0.1 steps
     preference: tuple[float, ...]  # each member's normalised preference (z of those stars)
     fair: float  # the aggregate the picks are ordered by
-    best_for: int  # index of the member it suits best
+    best_for: int  # index of the member with the largest lift (the first of any tie)
     reason: str
 
 
@@ -135,6 +139,7 @@ def movie_night(
     order = _shown_order(relevance[pool], fair, pool)
 
     guards = [service.seen_guard(who.films) for who in people]
+    means = [who.scale.mean if who.films.ratings else None for who in people]
     picks: list[GroupPick] = []
     for i in order[: GUARD_FACTOR * max(n, 1)]:
         if len(picks) >= n:
@@ -143,16 +148,18 @@ def movie_night(
         if any(guard(position) for guard in guards):
             continue  # a member logged a film that matched nothing but looks like this one
         member_stars = tuple(None if np.isnan(s) else round(float(s), 1) for s in stars[:, i])
-        best = int(np.argmax(prefs[:, i]))
+        lift = lifts(member_stars, means)
+        by_lift = lift_order(lift)
         picks.append(
             GroupPick(
                 rank=len(picks) + 1,
                 film=film_card(service, int(service.model.item_ids[position])),
                 stars=member_stars,
+                lift=lift,
                 preference=tuple(round(float(z), 3) for z in prefs[:, i]),
                 fair=float(fair[i]),
-                best_for=best,
-                reason=_reason(names, people, [v.get(position) for v in verdicts], prefs[:, i]),
+                best_for=by_lift[0],
+                reason=_reason(names, people, [v.get(position) for v in verdicts], lift, by_lift),
             )
         )
     return GroupResult(
@@ -173,6 +180,20 @@ def _shown_order(relevance: np.ndarray, fair: np.ndarray, pool: np.ndarray) -> n
         block = by_relevance[start : start + SHOWN_BLOCK]
         out.extend(block[np.lexsort((pool[block], -relevance[block], -np.round(fair[block], 6)))])
     return np.asarray(out, dtype=np.intp)
+
+
+def lifts(stars: Sequence[float | None], means: Sequence[float | None]) -> tuple[float | None, ...]:
+    """Each member's shown stars (0.1 steps) minus their own average, to 0.1; None when
+    either is unknown."""
+    return tuple(
+        None if s is None or m is None else round(s - m, 1) + 0.0  # + 0.0: never "-0.0"
+        for s, m in zip(stars, means, strict=True)
+    )
+
+
+def lift_order(lift: Sequence[float | None]) -> list[int]:
+    """Member indices by lift, largest first, ties in member order, unknown lifts last."""
+    return sorted(range(len(lift)), key=lambda m: (lift[m] is None, -(lift[m] or 0.0), m))
 
 
 def fair_scores(preferences: np.ndarray) -> np.ndarray:
@@ -243,10 +264,11 @@ def _reason(
     names: Sequence[str],
     people: Sequence[Person],
     verdicts: Sequence[Ranked | None],
-    prefs: np.ndarray,
+    lift: Sequence[float | None],
+    order: Sequence[int],
 ) -> str:
-    """ "Best for Ana. Ana's Heat ★★★★★ and Bo's Alien ★★★★ point to it." """
-    order = np.argsort(-prefs, kind="stable")
+    """ "Best for Ana (+0.9★ above their average). Ana's Heat ★★★★★ and Bo's Alien ★★★★ point
+    to it." The members with the largest lift come first, as the stars beside it show."""
     parts = []
     for m in order[:2]:
         ranked, who = verdicts[m], people[m]
@@ -257,7 +279,19 @@ def _reason(
         stars = who.user.stars[j]
         rating = f" {stars_text(float(stars))}" if np.isfinite(stars) else ""
         parts.append(f"{names[m]}'s {film.name}{rating}")
-    text = f"Best for {names[int(order[0])]}."
+    text = best_for_text(names, lift, order)
     if parts:
         text += " " + " and ".join(parts) + (" point" if len(parts) > 1 else " points") + " to it."
     return text
+
+
+def best_for_text(names: Sequence[str], lift: Sequence[float | None], order: Sequence[int]) -> str:
+    """Who the film lifts most above their own average, in the stars shown beside it."""
+    top = lift[order[0]] if order else None
+    if top is None:
+        return "No member has ratings to measure it against."
+    tied = [names[m] for m in order if lift[m] == top]
+    who = tied[0] if len(tied) == 1 else ", ".join(tied[:-1]) + " and " + tied[-1]
+    if top > 0:
+        return f"Best for {who} ({top:+.1f}★ above their average)."
+    return f"Nobody is predicted above their own average; closest for {who} ({top:+.1f}★)."

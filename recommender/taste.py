@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.crowd import Generosity, star_bins
+from recommender.dimensions import name_parts
 from recommender.errors import BoxdrecError
 from recommender.service import RecommenderService
 from recommender.user_films import UserFilm, UserFilms
@@ -268,7 +269,9 @@ def dimensions(service: RecommenderService, films: UserFilms) -> tuple[TasteDime
         # The person's films that load most on it, weighted by how much they liked them.
         pull = np.asarray(service.model.components[c, user.positions], dtype=np.float64)
         pull *= user.values
-        mine = [used[j].name for j in np.argsort(-pull, kind="stable")[:N_YOURS] if pull[j] > 0]
+        loaders = [j for j in np.argsort(-pull, kind="stable").tolist() if pull[j] > 0]
+        picked = _fitting(service, [used[j] for j in loaders], ref.dimensions.names[c])
+        mine = [f.name for f in picked[:N_YOURS]]
         out.append(
             TasteDimension(
                 index=c,
@@ -279,6 +282,37 @@ def dimensions(service: RecommenderService, films: UserFilms) -> tuple[TasteDime
             )
         )
     return tuple(out)
+
+
+def _fitting(service: RecommenderService, films: list[UserFilm], name: str) -> list[UserFilm]:
+    """``films`` (strongest loaders first) that the dimension's name describes: those with every
+    genre (and the era) it names first, then those with one of its genres; never one with none
+    of them ("War dramas · Yours: Rear Window" reads as nonsense). A name that names no genre
+    or era keeps them all."""
+    claims = name_parts(name)
+    if not claims.genres and claims.era is None:
+        return films
+    facts = _genres_and_year(service, films)
+    full = [f for f, (g, y) in zip(films, facts, strict=True) if claims.fits(g, y)]
+    some = [
+        f
+        for f, (g, y) in zip(films, facts, strict=True)
+        if f not in full and set(g) & set(claims.genres)
+    ]
+    return full + some
+
+
+def _genres_and_year(
+    service: RecommenderService, films: list[UserFilm]
+) -> list[tuple[list[str], int | None]]:
+    movies = service.catalogue.movies.reindex([f.movie_id for f in films])
+    out = []
+    for f, text, year in zip(
+        films, movies["genres"].tolist(), movies["year"].tolist(), strict=True
+    ):
+        genres = [] if pd.isna(text) else [g for g in str(text).split("|") if g and g != NO_GENRE]
+        out.append((genres, f.year if pd.isna(year) else int(year)))
+    return out
 
 
 def _examples(service: RecommenderService, ids: Iterable[int]) -> list[ExampleFilm]:

@@ -48,7 +48,9 @@ def test_identical_people_agree_fully_shrunk_by_their_overlap(service, ids):
     assert result.taste_films == (40, 40)
     assert result.taste_confidence == "medium"  # 30 <= 40 < 100 rated films the model knows
     assert result.taste_confidence_label == "medium: 40 and 40 rated films the model knows"
-    assert result.verdict == "You two rate films very much alike, and your tastes are very close."
+    assert result.verdict == (
+        "Strong agreement on the films you both rated, and your tastes are very close."
+    )
     assert not result.disagreements
     assert not result.for_a and not result.for_b  # nothing one saw that the other did not
 
@@ -61,7 +63,7 @@ def test_opposite_ratings_give_negative_agreement(service, ids):
     assert result.raw_agreement == pytest.approx(-1.0)
     assert result.agreement == pytest.approx(-shrink(40))
     assert agreement_words(result.agreement) == "disagreement"
-    assert "disagree" in result.verdict
+    assert result.verdict.startswith("Disagreement on the films you both rated")
     assert not result.shared_favourites
     # The biggest gaps come first: 5 against 0.5 before smaller differences.
     gaps = [abs(f.z_a - f.z_b) for f in result.disagreements]
@@ -200,15 +202,33 @@ def test_compare_is_deterministic(service, ids):
 def test_verdict_wording():
     assert verdict(None, "none", None, "none").startswith("Not enough films")
     assert verdict(0.6, "high", 0.8, "high") == (
-        "You two rate films very much alike, and your tastes are very close."
+        "Strong agreement on the films you both rated, and your tastes are very close."
     )
     assert verdict(0.3, "low", None, "none") == (
-        "You mostly agree on the films you share (early days: few shared films)."
+        "Moderate agreement on the films you both rated (early days: few shared films)."
     )
     assert verdict(None, "none", 0.6, "low") == (
         "Too few films rated by both of you to judge agreement, but your tastes look similar "
         "(a rough guess: few films)."
     )
+
+
+@pytest.mark.parametrize(
+    ("agreement", "words"),
+    [
+        (0.6, "strong agreement"),
+        (0.39, "moderate agreement"),  # the reviewer's +0.39: no more "You mostly agree"
+        (0.25, "moderate agreement"),
+        (0.12, "slight agreement"),
+        (0.0, "no clear agreement"),
+        (-0.3, "disagreement"),
+    ],
+)
+def test_the_verdict_uses_the_agreement_fields_words(agreement: float, words: str):
+    """One scale: the verdict line and the "Agreement" field say the same thing."""
+    assert agreement_words(agreement) == words
+    line = verdict(agreement, "high", None, "none")
+    assert line == f"{words[0].upper()}{words[1:]} on the films you both rated."
 
 
 def test_taste_words_follow_the_calibrated_thresholds():

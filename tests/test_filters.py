@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.list_options import OBSCURITY, BadFilter, build_filters, genre_choices
+from bot.list_options import OBSCURE_QUANTILE, OBSCURITY, BadFilter, build_filters, genre_choices
 from recommender.errors import BoxdrecError
 from recommender.filters import ListFilters, decade_range
 
@@ -118,9 +118,63 @@ def test_obscurity_lowers_the_popularity_of_the_list(service, letterboxd_dir: Pa
 
 def test_build_filters_from_the_slash_options(service):
     assert build_filters(service) == ListFilters()
+    cut = service.facts.ratings_at(OBSCURE_QUANTILE)
+    assert cut == int(np.quantile(service.model.item_counts, 0.75)) == 9  # ml-latest-small
     filters = build_filters(service, "less-known", "horror, sci-fi", "comedy", 1970, 1980)
-    assert filters == ListFilters(("Horror", "Sci-Fi"), ("Comedy",), 1970, 1989, 0.75)
-    assert build_filters(service, "obscure").obscurity == 1.0
+    assert filters == ListFilters(
+        ("Horror", "Sci-Fi"), ("Comedy",), 1970, 1989, 0.75, min_ratings=10
+    )
+    assert build_filters(service, "obscure") == ListFilters(obscurity=1.0, max_ratings=9)
+
+
+def test_discover_levels_describe_themselves_apart(service):
+    """The footers of less-known and obscure lists read differently (both said "less-known
+    films first")."""
+    assert build_filters(service, "less-known").describe() == "less-known films first"
+    assert build_filters(service, "obscure").describe() == (
+        "films hardly anyone has rated (9 MovieLens ratings or fewer)"
+    )
+    assert ListFilters(max_ratings=1).describe() == (
+        "films hardly anyone has rated (1 MovieLens rating or fewer)"
+    )
+
+
+def test_the_popularity_band_masks_by_training_ratings(service):
+    counts = np.asarray(service.model.item_counts)
+    low = service.facts.allowed(ListFilters(max_ratings=9))
+    high = service.facts.allowed(ListFilters(min_ratings=10))
+    assert low.tolist() == (counts <= 9).tolist()
+    assert high.tolist() == (counts >= 10).tolist()
+    assert not (low & high).any() and (low | high).all()
+
+
+@pytest.mark.parametrize(
+    "export",
+    [
+        "ratings_small_crlf.csv",
+        "ratings_2026_spanish.csv",
+        "ratings_2022_empty_year_crlf.csv",
+        "ratings_2017_slug_uris_crlf.csv",
+        "ratings_2026_cjk.csv",
+    ],
+)
+def test_obscure_lists_are_clearly_less_known_than_less_known_lists(
+    service, letterboxd_dir: Path, export: str
+):
+    """The reviewer's finding: the two levels gave nearly the same list. Now every film on an
+    obscure list has fewer training ratings than every film on a less-known list, and the mean
+    is at most a third."""
+    films = real_films(service, letterboxd_dir, export)
+
+    def counts(level: str) -> np.ndarray:
+        result = service.recommend_films(films, n=20, filters=build_filters(service, level))
+        assert len(result.items) == 20
+        cols = service.model.positions(np.array([r.movie_id for r in result.items]))
+        return np.asarray(service.model.item_counts[cols], dtype=np.float64)
+
+    less_known, obscure = counts("less-known"), counts("obscure")
+    assert obscure.max() <= 9 < 10 <= less_known.min()
+    assert obscure.mean() <= less_known.mean() / 3, (obscure.mean(), less_known.mean())
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,16 @@ from people_factories import films_of, popular_ids, varied_stars
 
 from recommender.errors import BoxdrecError
 from recommender.filters import ListFilters
-from recommender.group import BLEND, LOW_Z, MAX_MEMBERS, fair_scores, movie_night
+from recommender.group import (
+    BLEND,
+    LOW_Z,
+    MAX_MEMBERS,
+    best_for_text,
+    fair_scores,
+    lift_order,
+    lifts,
+    movie_night,
+)
 from recommender.service import RecommenderService
 from recommender.user_films import UserFilms
 
@@ -62,8 +71,48 @@ def test_picks_are_ordered_by_the_fair_aggregate_of_each_members_stars(service, 
         assert len(pick.stars) == 2 and all(s is not None and 0.5 <= s <= 5 for s in pick.stars)
         prefs = np.array(pick.preference)
         assert pick.fair == pytest.approx(fair_scores(prefs[:, None])[0], abs=1e-3)
-        assert pick.best_for == int(np.argmax(prefs))
-        assert pick.reason.startswith(f"Best for {result.names[pick.best_for]}.")
+        assert pick.best_for == lift_order(pick.lift)[0]
+
+
+def joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def test_best_for_agrees_with_the_stars_shown_beside_it(service, real_members):
+    """ "Alice ★4.3 · Bob ★3.7 · Carol ★4.5 … Best for Alice" contradicted the stars. Now the
+    member named is the one whose shown stars are furthest above their own average, and the
+    reason quotes that lift."""
+    names = ["Alice", "Bob", "Carol"]
+    result = movie_night(service, real_members, 10, names=names)
+    means = [float(np.mean(m.ratings)) for m in real_members]
+    assert len(result.picks) == 10
+    for pick in result.picks:
+        shown = [round(s - m, 1) for s, m in zip(pick.stars, means, strict=True)]
+        assert list(pick.lift) == shown
+        top = max(shown)
+        assert shown[pick.best_for] == top
+        tied = [n for n, lift in zip(names, shown, strict=True) if lift == top]
+        if top > 0:
+            assert pick.reason.startswith(
+                f"Best for {joined(tied)} ({top:+.1f}★ above their average)."
+            )
+        else:
+            assert pick.reason.startswith(
+                f"Nobody is predicted above their own average; closest for {joined(tied)} "
+                f"({top:+.1f}★)."
+            )
+
+
+def test_lifts_and_their_order():
+    assert lifts((4.7, 4.1, None), (3.8, 3.3, 4.0)) == (0.9, 0.8, None)
+    assert lifts((4.0,), (None,)) == (None,)
+    assert lift_order((0.5, 0.9, None, 0.9)) == [1, 3, 0, 2]  # ties in member order
+    assert best_for_text(["A", "B", "C"], (0.5, 0.9, 0.9), [1, 2, 0]) == (
+        "Best for B and C (+0.9★ above their average)."
+    )
+    assert best_for_text(["A", "B"], (-0.2, -0.4), [0, 1]) == (
+        "Nobody is predicted above their own average; closest for A (-0.2★)."
+    )
 
 
 def test_movie_night_never_returns_a_film_any_member_has_seen(service, real_members):

@@ -10,10 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender.dimensions import NamedParts, name_parts
 from recommender.errors import BoxdrecError
+from recommender.person import film_card
 from recommender.similar import (
+    FOCUSED_SHARE,
     LABEL_LIMIT,
+    SHOWN_NEIGHBOURS,
     SIMILAR_SHRINK,
+    STRONG_LOADING,
     TitleSearch,
     choice_value,
     main_dimension,
@@ -21,6 +26,7 @@ from recommender.similar import (
     resolve_film,
     similar_films,
     title_search,
+    training_ratings,
 )
 from recommender.titles import title_key
 
@@ -176,22 +182,68 @@ def test_similar_films_are_the_nearest_columns_never_the_film_itself(service):
     assert [f.similarity for f in found] == sorted((f.similarity for f in found), reverse=True)
 
 
-def test_similar_films_share_the_films_genres_or_its_main_dimension(service):
-    h = np.asarray(service.model.components)
-    names = service.taste_data.get().dimensions.names
-    for movie_id in (GODFATHER, 1, MATRIX):  # The Godfather, Toy Story, The Matrix
-        col = service.model.positions(np.array([movie_id]))[0]
-        main = int(np.argmax(h[:, col]))
-        genres = set(service.catalogue.movies.at[movie_id, "genres"].split("|"))
+def loadings(service, movie_id: int) -> np.ndarray:
+    """A film's loadings over each component's norm, over its own largest: 1 at its main one."""
+    col = service.model.positions(np.array([movie_id]))[0]
+    scale = service.taste_data.get().scale
+    values = np.asarray(service.model.components[:, col], dtype=np.float64) / scale
+    return values / values.max()
+
+
+@pytest.mark.parametrize("movie_id", [GODFATHER, 1, MATRIX, AMELIE, HEAT])
+def test_similar_reasons_say_how_alike_and_what_genres_they_share(service, movie_id):
+    genres = set(service.catalogue.movies.at[movie_id, "genres"].split("|"))
+    for f in similar_films(service, movie_id, 10):
+        shared = [g for g in f.film.genres if g in genres]
+        parts = f.reason.split(" · ")
+        assert parts[0] == f"{f.similarity:.0%} alike"
+        if shared:
+            assert parts[1] == f"also {', '.join(shared)}"
+        else:  # no more "Other genres · 79% alike"
+            assert parts[1] == f"different genres: {', '.join(f.film.genres[:3])}"
+        assert len(parts) == 2 or (len(parts) == 3 and parts[2].startswith("shared taste: "))
+
+
+def test_a_shared_taste_is_named_only_when_it_fits_both_films(service):
+    """ "Amelie vs The Matrix · shared taste: 1990s war dramas: holocaust" is gone: a named
+    dimension loads strongly on both films and its genres (and era) are both films'."""
+    dims = service.taste_data.get().dimensions
+    named = 0
+    for movie_id in (GODFATHER, 1, MATRIX, AMELIE, HEAT, 296, 318, 593, 47, 1210):
+        anchor = loadings(service, movie_id)
+        own = film_card(service, movie_id)
         for f in similar_films(service, movie_id, 10):
-            other = service.model.positions(np.array([f.film.movie_id]))[0]
-            top3 = set(np.argsort(-h[:, other])[:3].tolist())
-            assert genres & set(f.film.genres) or main in top3, f.film.title
-            shared = [g for g in f.film.genres if g in genres]
-            parts = f.reason.split(" · ")
-            assert parts[0] == (f"Also {', '.join(shared)}" if shared else "Other genres")
-            assert parts[1] == f"{f.similarity:.0%} alike"
-            assert len(parts) == 2 or parts[2].removeprefix("shared taste: ") in names
+            label = f.reason.split(" · shared taste: ")
+            if len(label) == 1:
+                continue
+            named += 1
+            name = label[1]
+            dim = list(dims.names).index(name)
+            assert min(anchor[dim], loadings(service, f.film.movie_id)[dim]) >= STRONG_LOADING
+            assert dim != int(np.argmax(anchor))  # the main one is named once, in the footer
+            claims = name_parts(name)
+            assert claims.genres or claims.era
+            assert claims.fits(own.genres, own.year), (own.title, name)
+            assert claims.fits(f.film.genres, f.film.year), (f.film.title, name)
+    assert named > 0, "some neighbours do share a fitting dimension: the rule must allow them"
+
+
+def test_name_parts_reads_back_generated_names():
+    assert name_parts("1990s war dramas: holocaust, heartwarming") == NamedParts(
+        ("Drama", "War"), "1990s"
+    )
+    assert name_parts("Romantic dramas: emotional, atmospheric").genres == ("Drama", "Romance")
+    assert name_parts("Dramas like The Seventh Seal") == NamedParts(("Drama",), None)
+    assert name_parts("Crime thrillers (2)") == NamedParts(("Thriller", "Crime"), None)
+    assert name_parts("Classic films") == NamedParts((), "Classic")
+    assert name_parts("Eclectic picks") == NamedParts((), None)
+    war = name_parts("1990s war dramas: holocaust")
+    # The Matrix (Action|Sci-Fi, 1999) and Amelie (Comedy|Romance, 2001) are not war dramas.
+    assert not war.fits(("Action", "Sci-Fi", "Thriller"), 1999)
+    assert not war.fits(("Comedy", "Romance"), 2001)
+    assert war.fits(("Drama", "War"), 1993) and not war.fits(("Drama", "War"), 2003)
+    assert NamedParts((), "Classic").fits(("Comedy",), 1959)
+    assert not NamedParts((), None).fits(("Comedy",), 1959)
 
 
 def test_the_main_dimension_is_named_as_profile_names_it(service):
@@ -232,6 +284,27 @@ def test_a_rated_film_is_predicted_from_the_other_films(service, films):
     assert rated.movie_id not in [d.movie_id for d, _ in prediction.neighbours]
     assert prediction.summary().startswith(f"You rated it ★★★★★ ({rated.stars:g}); from your ")
     assert prediction.user_mean == pytest.approx(float(np.mean(films.ratings)))
+
+
+def test_a_prediction_knows_its_starting_point_and_how_spread_its_vote_is(service, films):
+    unseen = service.recommend_films(films, n=1).items[0].movie_id
+    prediction = predict_film(service, films, unseen)
+    user, _ = service.user_vector(films)
+    col = service.model.positions(np.array([unseen]))[0]
+    bias = float(service.foldin.film_bias[col])
+    assert prediction.base_stars == round(
+        float(np.clip(user.scale.mean + user.scale.std * bias, 0.5, 5.0)), 1
+    )
+    top = sum(share for _, share in prediction.neighbours[:SHOWN_NEIGHBOURS])
+    assert prediction.top_share == pytest.approx(top)
+    assert prediction.spread_thin == (
+        len(prediction.neighbours) > SHOWN_NEIGHBOURS and top < FOCUSED_SHARE
+    )
+
+
+def test_training_ratings_of_a_film(service):
+    col = service.model.positions(np.array([GODFATHER]))[0]
+    assert training_ratings(service, GODFATHER) == int(service.model.item_counts[col]) > 100
 
 
 def test_predicting_a_film_the_model_cannot_place(service, films):

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from recommender.crowd import MIN_FILM_RATINGS, CrowdStats, crowd_stats
-from recommender.dimensions import genre_phrase, name_components
+from recommender.dimensions import genre_phrase, name_components, name_parts
 from recommender.model_store import load_model, save_model
-from recommender.taste import SIGNATURE_WORDS, build_profile, rater_word
+from recommender.taste import SIGNATURE_WORDS, _fitting, build_profile, rater_word
 from recommender.taste_data import TasteData
 from recommender.user_films import UserFilm, UserFilms
 
@@ -338,6 +338,35 @@ def test_a_real_export_gives_sane_numbers(service, letterboxd_dir: Path):
     assert len(profile.dimensions) == 3
     assert all(len(d.examples) == 3 for d in profile.dimensions)
     assert profile.signature and len(profile.signature) < 120
+
+
+@pytest.mark.parametrize(
+    "export",
+    ["ratings_2022_empty_year_crlf.csv", "ratings_2017_slug_uris_crlf.csv", "ratings_2026_cjk.csv"],
+)
+def test_your_films_under_a_dimension_carry_its_named_genres(service, letterboxd_dir, export):
+    """ "War dramas · Yours: Rear Window" read as nonsense: a film of theirs is named under a
+    dimension only if it has one of the genres the name gives (all of them and the era first)."""
+    films, _ = service.user_films(service.read_export_file(letterboxd_dir / "real" / export))
+    movies = service.catalogue.movies
+
+    def genres(f) -> set[str]:
+        return set(str(movies.at[f.movie_id, "genres"]).split("|"))
+
+    for d in build_profile(service, films).dimensions:
+        claims = name_parts(d.name)
+        for title in d.yours:
+            named = [f for f in films.films if f.name == title]
+            assert not claims.genres or any(genres(f) & set(claims.genres) for f in named)
+
+
+def test_a_name_that_claims_nothing_keeps_the_strongest_loaders(service, letterboxd_dir):
+    films, _ = service.user_films(service.read_export_file(letterboxd_dir.joinpath(*REAL)))
+    some = films.films[:4]
+    assert _fitting(service, some, "Eclectic picks") == some
+    dramas = _fitting(service, some, "Dramas")
+    movies = service.catalogue.movies
+    assert all("Drama" in str(movies.at[f.movie_id, "genres"]) for f in dramas)
 
 
 def test_extra_array_names_stay_inside_the_model_folder(tmp_path: Path):

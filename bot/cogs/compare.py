@@ -17,12 +17,11 @@ from discord.ext import commands
 from bot.answers import answer, run_job
 from bot.embeds import COLOUR, cut
 from bot.errors import UserFacingError
-from bot.profiles import require_profile
+from bot.profiles import require_profile, share_refusal
 from bot.share import ShareView
 from bot.social import SocialCog, SocialRejected, film_link, lines_field, name, predicted
 from recommender.compare import (
     MIN_SHARED,
-    SHRINK_FILMS,
     TASTE_FILMS,
     Comparison,
     LovedFilm,
@@ -36,10 +35,11 @@ from recommender.service import stars_text
 log = logging.getLogger(__name__)
 
 FOOTER = (
-    "Agreement: each rating as a z-score on its rater's own scale, cosine over the films you "
-    f"both rated, shrunk toward 0 by n/(n+{SHRINK_FILMS:g}). Taste: how alike the model ranks "
-    f"the {TASTE_FILMS:,} best-known films for each of you (rank correlation, -1 to 1), with "
-    "a confidence from how many rated films each of you has."
+    "Agreement: how alike you two rate the films you both rated, after allowing for how "
+    "generously each of you rates; with few shared films it is pulled toward 0. Taste: how "
+    f"alike the model ranks the {TASTE_FILMS:,} best-known films for each of you, from -1 "
+    "(opposite) to +1 (the same); it needs no shared films. Confidence grows with the number "
+    "of films behind each."
 )
 
 
@@ -188,7 +188,12 @@ class Compare(SocialCog):
             "none" if result.taste_similarity is None else f"{result.taste_similarity:+.2f}",
         )
         public = compare_embed(result, me.display_name, user.display_name)
-        view = ShareView(public, interaction, "compare")
+        store = self.store
+
+        async def consent() -> str | None:  # read again at the press: Bob may have opted out
+            return await share_refusal(store, me, user)
+
+        view = ShareView(public, interaction, "compare", check=consent)
         try:
             await answer(
                 interaction, embed=compare_embed(result, None, user.display_name), view=view

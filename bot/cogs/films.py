@@ -19,37 +19,47 @@ from bot.answers import answer, run_job
 from bot.embeds import COLOUR, cut, escape_markup
 from bot.errors import UserFacingError
 from bot.jobs import JobQueue
-from bot.profiles import require_profile
+from bot.profiles import require_profile, share_refusal
 from bot.settings import Settings
-from bot.share import ShareView
+from bot.share import ShareCheck, ShareView
 from bot.social import SocialRejected, film_link, lines_field
 from bot.storage import ProfileStore
 from recommender.errors import BoxdrecError
 from recommender.person import FilmCard, film_card
 from recommender.service import RecommenderService, stars_text
 from recommender.similar import (
+    FEW_RATINGS,
+    SHOWN_NEIGHBOURS,
     Prediction,
     SimilarFilm,
     choice_value,
+    dimension_fits,
     main_dimension,
     predict_film,
     resolve_film,
     similar_films,
     title_search,
+    training_ratings,
     warm,
 )
 
 log = logging.getLogger(__name__)
 
 SIMILAR_COUNT = 10
+SMALL_MOVE = 0.25  # stars: their films moving the prediction less than this barely move it
 TITLE_LIMIT = 256
 FOOTER_LIMIT = 2048
 FILM_OPTION = "Start typing a title, then pick the film from the list"
 HOW_SIMILAR = "Nearest in the model's taste space: liked by the same kinds of MovieLens raters"
 HOW_PREDICTED = (
-    "Your stars on the films most like it, weighted by how alike they are, on your own rating scale"
+    "How MovieLens raters rate it, on your own rating scale, moved by your stars on the films "
+    "of yours most like it (weighted by how alike they are)"
 )
 NEIGHBOURS_FIELD = "Your films most like it (share of the vote)"
+FEW_RATINGS_NOTE = (
+    "Few MovieLens ratings: only {n} in the model's data (under {few}), so these neighbours "
+    "are a rough guess."
+)
 HIDDEN_NOTE = {
     "seen": "You marked it **Seen it**, so your lists leave it out.",
     "not_interested": "You marked it **Not interested**, so your lists leave it out.",
@@ -64,29 +74,76 @@ def film_title(title: str, year: int | None) -> str:
     return title + (f" ({year})" if year is not None else "")
 
 
-def similar_embed(anchor: FilmCard, films: list[SimilarFilm], dimension: str) -> discord.Embed:
-    """ "Films like The Godfather (1972)": numbered links, each with what it shares."""
+def similar_embed(
+    anchor: FilmCard, films: list[SimilarFilm], dimension: str | None, ratings: int | None = None
+) -> discord.Embed:
+    """ "Films like The Godfather (1972)": numbered links, each with what it shares; a warning
+    first when the film has few ratings; its main taste dimension only when it fits the film."""
     lines = [
         f"**{i}.** {film_link(f.film)}\n{escape_markup(f.reason)}" for i, f in enumerate(films, 1)
     ]
+    note = ""
+    if ratings is not None and ratings < FEW_RATINGS:
+        note = FEW_RATINGS_NOTE.format(n=ratings, few=FEW_RATINGS) + "\n\n"
     embed = discord.Embed(
         title=cut(f"Films like {film_title(anchor.title, anchor.year)}", TITLE_LIMIT),
         url=anchor.letterboxd_url,
-        description=lines_field(lines, 4000, "The model has no other film to compare it with."),
+        description=note
+        + lines_field(lines, 4000, "The model has no other film to compare it with."),
         colour=COLOUR,
     )
-    embed.set_footer(
-        text=cut(f"{HOW_SIMILAR}. Its main taste dimension: {dimension}", FOOTER_LIMIT)
-    )
+    footer = f"{HOW_SIMILAR}."
+    if dimension:
+        footer += f" Its main taste dimension: {dimension}"
+    embed.set_footer(text=cut(footer, FOOTER_LIMIT))
     return embed
 
 
+def neighbour_lines(prediction: Prediction) -> str:
+    """The few films of theirs with the largest share of the vote, and what the rest hold."""
+    shown = prediction.neighbours[:SHOWN_NEIGHBOURS]
+    lines = [
+        f"{escape_markup(d.title)} {stars_text(d.stars or 0)} · {share:.0%}" for d, share in shown
+    ]
+    rest = prediction.neighbours[SHOWN_NEIGHBOURS:]
+    if rest:
+        left = sum(share for _, share in rest)
+        lines.append(f"…and {len(rest)} more films, {left:.0%} between them")
+    return lines_field(lines)
+
+
+def prediction_notes(prediction: Prediction) -> list[str]:
+    """Where the stars come from: the film's reception on their scale, how far their own films
+    move it, and, when the vote is spread thin, that no film of theirs stands out."""
+    if prediction.stars is None or prediction.base_stars is None:
+        return []
+    move = round(prediction.stars - prediction.base_stars, 1) + 0.0  # never "-0.0"
+    notes = [
+        f"From how MovieLens raters rate it, on your scale: ★{prediction.base_stars:.1f}; "
+        f"your films most like it move that by {move:+.1f}."
+    ]
+    if prediction.spread_thin:
+        top = prediction.neighbours[0][1]
+        line = (
+            f"No film of yours stands out: {len(prediction.neighbours)} films share the vote, "
+            f"none more than {top:.0%}"
+        )
+        if abs(move) <= SMALL_MOVE:
+            line += (
+                ", so the prediction mostly follows your average and the film's general reception"
+            )
+        notes.append(line + ".")
+    return notes
+
+
 def predict_embed(prediction: Prediction, hidden_kind: str | None = None) -> discord.Embed:
-    """The predicted stars, the user's films most like it, and the films that point to it."""
+    """The predicted stars, where they come from, the user's films most like it, and the films
+    that point to it."""
     film = prediction.film
     description = [prediction.summary()]
     if prediction.user_mean is not None:
         description.append(f"Your average rating is ★{prediction.user_mean:.1f}.")
+    description += prediction_notes(prediction)
     if hidden_kind in HIDDEN_NOTE:
         description.append(HIDDEN_NOTE[hidden_kind])
     embed = discord.Embed(
@@ -96,11 +153,7 @@ def predict_embed(prediction: Prediction, hidden_kind: str | None = None) -> dis
         colour=COLOUR,
     )
     if prediction.neighbours:
-        lines = [
-            f"{escape_markup(d.title)} {stars_text(d.stars or 0)} · {share:.0%}"
-            for d, share in prediction.neighbours
-        ]
-        embed.add_field(name=NEIGHBOURS_FIELD, value=lines_field(lines))
+        embed.add_field(name=NEIGHBOURS_FIELD, value=neighbour_lines(prediction))
     if prediction.drivers:
         lines = [
             escape_markup(d.title) + (f" {stars_text(d.stars)}" if d.stars is not None else "")
@@ -141,7 +194,7 @@ class Films(commands.Cog):
     async def similar(self, interaction: discord.Interaction, film: str) -> None:
         movie_id = self._resolve(film)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        anchor, films, dimension = await run_job(
+        anchor, films, dimension, ratings = await run_job(
             self.jobs,
             interaction,
             self.settings.job_timeout_seconds,
@@ -150,7 +203,7 @@ class Films(commands.Cog):
             rejected=SocialRejected,
         )
         log.info("similar films to %s for user %s", movie_id, interaction.user.id)
-        await self._send(interaction, similar_embed(anchor, films, dimension))
+        await self._send(interaction, similar_embed(anchor, films, dimension, ratings))
 
     @similar.autocomplete("film")
     async def _similar_film(
@@ -158,12 +211,16 @@ class Films(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         return self.choices(current)
 
-    def _similar_job(self, movie_id: int) -> tuple[FilmCard, list[SimilarFilm], str]:
+    def _similar_job(self, movie_id: int) -> tuple[FilmCard, list[SimilarFilm], str | None, int]:
         films = similar_films(self.service, movie_id, SIMILAR_COUNT)
+        name: str | None
         name, examples = main_dimension(self.service, movie_id)
-        if examples:
+        if not dimension_fits(self.service, movie_id, name):
+            name = None  # a name whose genres are not the film's would mislead
+        elif examples:
             name += f" (like {', '.join(self.service.title(m) for m in examples)})"
-        return film_card(self.service, movie_id), films, name
+        ratings = training_ratings(self.service, movie_id)
+        return film_card(self.service, movie_id), films, name, ratings
 
     # -- /predict ------------------------------------------------------------------------------
 
@@ -185,7 +242,13 @@ class Films(commands.Cog):
             rejected=SocialRejected,
         )
         log.info("predicted film %s for user %s: %s", movie_id, me.id, prediction.stars)
-        await self._send(interaction, predict_embed(prediction, stored.hidden.get(movie_id)))
+        store = self.store
+
+        async def consent() -> str | None:  # it quotes their ratings: gone after /forget
+            return await share_refusal(store, me)
+
+        embed = predict_embed(prediction, stored.hidden.get(movie_id))
+        await self._send(interaction, embed, consent)
 
     @predict.autocomplete("film")
     async def _predict_film(
@@ -202,8 +265,10 @@ class Films(commands.Cog):
             raise FilmNotFound(str(error)) from error
 
     @staticmethod
-    async def _send(interaction: discord.Interaction, embed: discord.Embed) -> None:
-        view = ShareView(embed, interaction, "films")
+    async def _send(
+        interaction: discord.Interaction, embed: discord.Embed, check: ShareCheck | None = None
+    ) -> None:
+        view = ShareView(embed, interaction, "films", check=check)
         try:
             await answer(interaction, embed=embed, view=view)
         except Exception:

@@ -18,8 +18,8 @@ from discord.ext import commands
 from bot.answers import answer, run_job
 from bot.errors import JobTimeout, UserFacingError
 from bot.profile_embed import CHART_NAME, profile_embed
-from bot.profiles import require_profile
-from bot.share import ShareView
+from bot.profiles import require_profile, share_refusal
+from bot.share import ShareCheck, ShareView
 from bot.social import SocialCog
 from recommender.service import RecommenderService
 from recommender.taste import TasteProfile, build_profile
@@ -52,6 +52,10 @@ def not_a_member(name: str) -> str:
     )
 
 
+def bot_has_no_films(name: str) -> str:
+    return f"{discord.utils.escape_markdown(name)} is a bot, and bots keep no films: pick a person."
+
+
 def profile_job(
     service: RecommenderService, films: UserFilms, name: str | None = None
 ) -> tuple[TasteProfile, bytes]:
@@ -73,12 +77,20 @@ def warm_up(service: RecommenderService) -> None:
 class ProfileShareView(ShareView):
     """bot/share.py's Share button, posting the chart along with the embed."""
 
-    def __init__(self, public: discord.Embed, origin: discord.Interaction, chart: bytes) -> None:
-        super().__init__(public, origin, "profile")
+    def __init__(
+        self,
+        public: discord.Embed,
+        origin: discord.Interaction,
+        chart: bytes,
+        check: ShareCheck | None = None,
+    ) -> None:
+        super().__init__(public, origin, "profile", check=check)
         self.chart = chart
 
     @discord.ui.button(label="Share to channel", style=discord.ButtonStyle.primary)
     async def share(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
+        if await self.refused(interaction):
+            return
         log.info("user %s shared their profile", self.owner_id)
         await interaction.response.send_message(
             embed=self.public, file=chart_file(self.chart), ephemeral=False
@@ -122,7 +134,12 @@ class Profile(SocialCog):
             await answer(interaction, embed=embed, file=chart_file(chart))
             return
         public = profile_embed(profile, target.display_name, own=False)
-        view = ProfileShareView(public, interaction, chart)
+        store = self.store
+
+        async def consent() -> str | None:  # their films may be gone (/forget) by the press
+            return await share_refusal(store, viewer)
+
+        view = ProfileShareView(public, interaction, chart, check=consent)
         try:
             await answer(interaction, embed=embed, file=chart_file(chart), view=view)
         except Exception:
@@ -132,6 +149,8 @@ class Profile(SocialCog):
     @staticmethod
     def _check_may_ask(interaction: discord.Interaction, target: discord.abc.User) -> None:
         """Someone else's profile: only in a server, and only of a member of it."""
+        if target.bot:
+            raise ProfileRefused(bot_has_no_films(target.display_name))
         if interaction.guild_id is None:
             raise ProfileRefused(DM_ONLY_YOURSELF)
         if not isinstance(target, discord.Member) or target.guild.id != interaction.guild_id:

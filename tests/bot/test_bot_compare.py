@@ -15,7 +15,7 @@ from bot.cogs.compare import Compare, compare_embed
 from bot.profiles import NO_FILMS_OWN
 from bot.share import ShareView
 from bot.social import stale_message
-from recommender.compare import compare, taste_words
+from recommender.compare import agreement_words, compare, taste_words
 from recommender.person import FilmCard
 
 pytestmark = pytest.mark.movielens
@@ -107,6 +107,17 @@ async def test_the_comparison_is_one_private_embed_with_a_share_button(cog, save
         f"confidence {expected.taste_confidence_label}"
     ) in text
     assert "confidence medium: 40 and 40 rated films the model knows" in text
+    assert f"({agreement_words(expected.agreement)})" in text
+    assert expected.verdict.startswith(
+        agreement_words(expected.agreement).capitalize() + " on the films you both rated"
+    )
+    assert embed.footer.text == (
+        "Agreement: how alike you two rate the films you both rated, after allowing for how "
+        "generously each of you rates; with few shared films it is pulled toward 0. Taste: how "
+        "alike the model ranks the 1,000 best-known films for each of you, from -1 (opposite) "
+        "to +1 (the same); it needs no shared films. Confidence grows with the number of films "
+        "behind each."
+    )
     for film in expected.shared_favourites:
         assert film.film.letterboxd_url in text
     for loved in expected.for_a:
@@ -127,6 +138,57 @@ async def test_the_comparison_is_one_private_embed_with_a_share_button(cog, save
     assert stale_message(view.share.custom_id) == (
         "This button has expired (or the bot restarted): run /compare again."
     )
+
+
+@pytest.mark.parametrize(
+    ("withdraw", "message"),
+    [
+        ("privacy", "bo has since turned comparisons off, so this can't be shared."),
+        ("forget", "bo has since removed their saved films, so this can't be shared."),
+        ("own_forget", "Your saved films have since been deleted, so this can't be shared."),
+    ],
+)
+async def test_share_rechecks_consent_when_pressed(cog, saved, store, withdraw, message):  # noqa: F811
+    """The reply was made while Bo allowed comparisons; by the press Bo (or Ana) took that
+    back: the press is refused privately, nothing is posted, and the button is disabled."""
+    interaction, _ = make_interaction(interaction_id=8802, user_id=ANA, name="ana")
+    await invoke(cog.compare, interaction, member(BO, "bo"))
+    view = interaction.followup.send.await_args.kwargs["view"]
+    try:
+        if withdraw == "privacy":
+            await store.set_allow_compare(BO, False)
+        elif withdraw == "forget":
+            await store.forget(BO)
+        else:
+            await store.forget(ANA)
+        share, _ = make_interaction(user_id=ANA, name="ana")
+        await press(view, view.share, share)
+        [call] = share.response.send_message.await_args_list
+        assert call.args == (message,) and call.kwargs == {"ephemeral": True}
+        share.followup.send.assert_not_awaited()  # nothing else, and nothing public
+        assert view.share.disabled and view.is_finished()
+        edited = interaction.edit_original_response.await_args.kwargs
+        assert edited == {"view": view}
+        assert stale_message(view.share.custom_id) is not None
+    finally:
+        view.stop()
+
+
+async def test_share_still_works_while_consent_holds(cog, saved, store):  # noqa: F811
+    interaction, _ = make_interaction(interaction_id=8803, user_id=ANA, name="ana")
+    await invoke(cog.compare, interaction, member(BO, "bo"))
+    view = interaction.followup.send.await_args.kwargs["view"]
+    try:
+        await store.set_allow_compare(BO, False)
+        await store.set_allow_compare(BO, True)  # changed their mind back before the press
+        share, _ = make_interaction(user_id=ANA, name="ana")
+        await press(view, view.share, share)
+        public = share.response.send_message.await_args
+        assert public.kwargs["ephemeral"] is False
+        assert public.kwargs["embed"].title == "ana and bo"
+        assert not view.share.disabled
+    finally:
+        view.stop()
 
 
 async def test_films_either_person_hid_are_not_offered_to_them(cog, saved, service, store):  # noqa: F811

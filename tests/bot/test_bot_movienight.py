@@ -13,7 +13,15 @@ from social_helpers import ANA, BO, CY, jobs, person_films, press, store  # noqa
 
 from bot.client import BoxdBot
 from bot.cogs.movienight import MovieNight
-from bot.lobby import LOBBY_TIMEOUT, Lobby, NightSettings, describe_picks
+from bot.list_options import build_filters
+from bot.lobby import (
+    LOBBY_TIMEOUT,
+    Lobby,
+    NightSettings,
+    describe_picks,
+    result_embed,
+    shortfall_text,
+)
 from bot.profiles import NO_FILMS_OWN
 from bot.social import stale_message
 from recommender.filters import ListFilters
@@ -200,25 +208,94 @@ async def test_start_edits_the_lobby_into_the_result(lobby, saved, service):
     assert len(lines) == 3
     for entry, pick in zip(lines, expected.picks, strict=True):
         assert pick.film.letterboxd_url in entry
-        assert re.search(r"ana ★\d\.\d · bo ★\d\.\d · cy ★\d\.\d · group fit [+-]\d\.\d\d", entry)
+        stars = " · ".join(
+            f"{n} ★{s:.1f} ({d:+.1f})"
+            for n, s, d in zip(("ana", "bo", "cy"), pick.stars, pick.lift, strict=True)
+        )
+        assert f"\n{stars} · group fit {pick.fair:+.2f}\n" in entry
+        best = max(pick.lift)
+        assert pick.lift[pick.best_for] == best
+        assert f"Best for {expected.names[pick.best_for]}" in entry
     seen = set().union(*(f.seen_ids for f in saved.values()))
     assert not {p.film.movie_id for p in expected.picks} & seen
-    assert "Group fit = 0.5 × the lowest + 0.5 × the average" in embed.footer.text
+    assert embed.footer.text.endswith(
+        '(+0.9) after someone\'s stars: that far above their own average rating; "Best for" '
+        "names the largest. Group fit = 0.5 × the lowest + 0.5 × the average of each person's "
+        "predicted stars, measured against their own usual ratings (least misery, blended)."
+    )
     assert lobby.state == "done" and lobby.is_finished()
     assert stale_message(lobby.start.custom_id) is not None
 
 
-async def test_a_member_who_forgot_their_films_stops_the_start_and_the_lobby_stays(lobby, store):  # noqa: F811
+async def test_a_member_who_forgot_their_films_is_left_out_and_the_night_goes_on(
+    lobby,
+    store,  # noqa: F811
+    saved,
+    service,
+):
+    await join(lobby, BO, "bo")
+    await join(lobby, CY, "cy")
+    await store.forget(CY)
+    interaction, _ = make_interaction(user_id=ANA, name="ana")
+    await press(lobby, lobby.start, interaction)
+    interaction.followup.send.assert_not_awaited()  # no error: the night went on
+    embed: discord.Embed = interaction.edit_original_response.await_args.kwargs["embed"]
+    assert embed.title == "🎬 Movie night: 3 films for ana and bo"
+    assert embed.description.startswith(
+        "cy is not in it: their saved films were deleted after they joined.\n\n**1. "
+    )
+    expected = movie_night(service, [saved[ANA], saved[BO]], 3, names=["ana", "bo"])
+    assert embed.description.endswith(describe_picks(expected))
+    assert lobby.state == "done" and CY not in lobby.members
+
+
+async def test_too_few_left_after_a_forget_reopens_the_lobby_without_them(lobby, store):  # noqa: F811
     await join(lobby, BO, "bo")
     await store.forget(BO)
     interaction, _ = make_interaction(user_id=ANA, name="ana")
     await press(lobby, lobby.start, interaction)
     restored = interaction.edit_original_response.await_args.kwargs
     assert restored["view"] is lobby and lobby.state == "open"
+    assert field(restored["embed"], "Who's in (1/8)") == "ana"  # the lobby list drops bo
     assert sent_text(interaction) == (
-        "bo has no saved films any more: they can run /recommend again (and keep their films), "
-        "or press **Leave**."
+        "bo no longer has saved films (deleted after joining), so I took them out of the lobby. "
+        "A movie night needs at least 2 people: wait for someone to press **Join**."
     )
+
+
+async def test_the_starter_who_forgot_is_told_before_anything_is_picked(lobby, store):  # noqa: F811
+    await join(lobby, BO, "bo")
+    await store.forget(ANA)
+    interaction, _ = make_interaction(user_id=ANA, name="ana")
+    await press(lobby, lobby.start, interaction)
+    assert lobby.state == "open" and set(lobby.members) == {ANA, BO}
+    assert sent_text(interaction) == (
+        "Your saved films were deleted after you opened this movie night: run /recommend again "
+        "(and keep your films), then press **Start**."
+    )
+
+
+def test_a_night_that_cannot_fill_its_count_says_so(service, saved):
+    """Film noir from the 2010s on: fewer films exist than the five asked for."""
+    filters = ListFilters(genres=("Film-Noir",), year_from=2010)
+    available = int(service.facts.allowed(filters).sum())
+    assert 1 <= available < 5
+    night = NightSettings(filters, allow_rewatch=False, count=5)
+    result = movie_night(service, [saved[ANA], saved[BO]], 5, filters, names=["ana", "bo"])
+    got = len(result.picks)
+    assert 1 <= got < 5
+    embed = result_embed(result, night)
+    film, new = ("film fits", "is") if got == 1 else ("films fit", "are")
+    assert embed.description.startswith(
+        f"Only {got} {film} these settings and {new} new to everyone (5 asked for): widen the "
+        "filters or allow rewatches for more.\n\n**1. "
+    )
+    rewatch = NightSettings(filters, allow_rewatch=True, count=5)
+    assert shortfall_text(result, rewatch) == (
+        f"Only {got} {film} these settings (5 asked for): widen the filters for more."
+    )
+    full = NightSettings(filters, allow_rewatch=False, count=got)
+    assert shortfall_text(result, full) == ""
 
 
 async def test_a_lobby_nobody_starts_closes(lobby):
@@ -228,9 +305,13 @@ async def test_a_lobby_nobody_starts_closes(lobby):
     assert kwargs["embed"].description.startswith("This movie night closed")
 
 
-def test_settings_describe_rewatches_and_count():
-    night = NightSettings(ListFilters(obscurity=1.0), allow_rewatch=True, count=1)
-    assert night.describe() == "less-known films first · rewatches allowed · 1 film"
+def test_settings_describe_rewatches_and_count(service):
+    night = NightSettings(build_filters(service, "obscure"), allow_rewatch=True, count=1)
+    assert night.describe() == (
+        "films hardly anyone has rated (9 MovieLens ratings or fewer) · rewatches allowed · 1 film"
+    )
+    night = NightSettings(build_filters(service, "less-known"), allow_rewatch=False, count=3)
+    assert night.describe() == "less-known films first · films none of you has seen · 3 films"
 
 
 async def test_a_member_the_model_learns_nothing_from_is_named(lobby, store, service):  # noqa: F811

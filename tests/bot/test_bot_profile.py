@@ -30,11 +30,11 @@ from bot.profile_embed import (
     generosity_line,
     profile_embed,
 )
-from bot.profiles import NO_FILMS_OWN
+from bot.profiles import NO_FILMS_OWN, OWN_FILMS_GONE
 from bot.social import stale_message
 from bot.storage import ProfileStore
 from recommender.crowd import Generosity
-from recommender.taste import ExampleFilm, TasteDimension, build_profile
+from recommender.taste import ExampleFilm, Preference, TasteDimension, build_profile
 
 pytestmark = pytest.mark.movielens
 
@@ -53,11 +53,12 @@ def cog(service, jobs: JobQueue, store: ProfileStore) -> Profile:
     return Profile(service, jobs, store, make_settings())
 
 
-def member(user_id: int, name: str, guild_id: int = GUILD) -> Any:
+def member(user_id: int, name: str, guild_id: int = GUILD, *, bot: bool = False) -> Any:
     someone = mock.MagicMock(spec=discord.Member)
     someone.id = user_id
     someone.display_name = name
     someone.guild.id = guild_id
+    someone.bot = bot
     return someone
 
 
@@ -66,6 +67,7 @@ def a_user(user_id: int, name: str) -> Any:
     someone = mock.MagicMock(spec=discord.User)
     someone.id = user_id
     someone.display_name = name
+    someone.bot = False
     return someone
 
 
@@ -111,7 +113,10 @@ async def test_own_profile_is_private_with_the_chart_and_a_share_button(
     assert [line.split("**")[1] for line in genres.splitlines()] == [
         p.name for p in expected.favourite_genres
     ]
-    assert expected.favourite_decades[0].name in fields["Your favourite decades"]
+    # The favourite decades (chosen by liking) are listed in time order.
+    decades = [line.split("**")[1] for line in fields["Your favourite decades"].splitlines()]
+    assert decades == sorted(p.name for p in expected.favourite_decades)
+    assert len(decades) >= 2 and decades == sorted(decades, key=lambda d: int(d[:4]))
     for d in expected.dimensions:
         name = f"{d.name} · {d.share:.0%} of your taste"
         assert name in fields, list(fields)
@@ -153,6 +158,31 @@ async def test_share_posts_the_profile_publicly_with_the_chart(
         other, _ = make_interaction(interaction_id=7770002, user_id=BEA, name="bea")
         assert await view.interaction_check(other) is False
         assert sent_text(other) == "This button belongs to the person who asked."
+    finally:
+        view.stop()
+
+
+async def test_a_profile_is_not_shared_after_its_owner_ran_forget(
+    cog: Profile, store: ProfileStore, films
+):
+    """The private reply was made before /forget; the Share press after it posts nothing."""
+    await store.save_films(ANA, films)
+    interaction, _ = make_interaction(user_id=ANA, name="ana")
+    await invoke(cog.profile, interaction)
+    view: ProfileShareView = followup(interaction)["view"]
+    try:
+        await store.forget(ANA)
+        press, _ = make_interaction(interaction_id=7770003, user_id=ANA, name="ana")
+        await view.share.callback(press)
+        assert sent_text(press) == OWN_FILMS_GONE
+        assert (
+            OWN_FILMS_GONE == "Your saved films have since been deleted, so this can't be shared."
+        )
+        [call] = press.response.send_message.await_args_list
+        assert "embed" not in call.kwargs and "file" not in call.kwargs  # nothing public
+        assert view.share.disabled and view.is_finished()
+        edited = interaction.edit_original_response.await_args.kwargs
+        assert edited["view"] is view and edited["view"].share.disabled
     finally:
         view.stop()
 
@@ -217,6 +247,13 @@ async def test_refused_when_they_opted_out(cog: Profile, store: ProfileStore, fi
     assert "file" not in followup(interaction)
 
 
+async def test_a_bots_profile_says_bots_keep_no_films(cog: Profile):
+    interaction, events = make_interaction(user_id=ANA)
+    await invoke(cog.profile, interaction, member(77, "boxdrec", bot=True))
+    assert events.names == ["send_message"]  # at once, as /compare answers it
+    assert sent_text(interaction) == "boxdrec is a bot, and bots keep no films: pick a person."
+
+
 async def test_refused_for_someone_without_films(cog: Profile):
     interaction, _ = make_interaction(user_id=ANA)
     await invoke(cog.profile, interaction, member(CAL, "cal"))
@@ -255,10 +292,13 @@ def test_generosity_line_wording():
     assert "Only 3 films you rated have 5+ MovieLens ratings" in generosity_line(few, 10)
     tough = Generosity(200, -0.41, -0.4, 12.4, 10.0, 14.0)
     line = generosity_line(tough, 300)
+    # The range is shown however narrow it is, so every profile reads the same way.
     assert line == (
         "Tougher than **88%** of MovieLens raters: 0.41★ below their average on the 200 films "
-        "you share with them."
+        "you share with them (likely 10–14%)."
     )
+    sure = Generosity(900, 0.3, 0.3, 70.2, 69.8, 70.4)
+    assert generosity_line(sure, 900).endswith("the 900 films you share with them (likely 70%).")
     unsure = Generosity(8, 1.0, 0.7, 94.6, 83.2, 99.1)
     assert generosity_line(unsure, 8).endswith("the 8 films you share with them (likely 83–99%).")
     theirs = generosity_line(unsure, 8, own=False)
@@ -284,6 +324,25 @@ def test_embed_stays_within_discord_limits_with_absurd_titles(service, films):
     assert len(embed.title) <= 256 and len(embed.author.name) <= 256
     assert all(len(f.name) <= 256 and len(f.value) <= FIELD_VALUE_LIMIT for f in embed.fields)
     assert all("\\*bold\\*" in f.value for f in embed.fields if f.value.startswith("Like"))
+
+
+def test_favourite_decades_are_listed_in_time_order(service, films):
+    """Chosen by liking (1950s first), shown by their numbers: 1920s, 1950s, 1960s."""
+    profile = build_profile(service, films)
+    decades = (
+        Preference("1950s", 102, 4.2, 0.45),
+        Preference("1920s", 29, 4.6, 0.40),
+        Preference("1960s", 100, 4.2, 0.35),
+        Preference("1990s", 2, 5.0, 0.9),  # too few films to be a favourite
+    )
+    profile = type(profile)(**{**profile.__dict__, "decades": decades, "mean_stars": 3.8})
+    embed = profile_embed(profile, "ana", own=True)
+    fields = {f.name: f.value for f in embed.fields}
+    assert fields["Your favourite decades"] == (
+        "**1920s** · ★4.6 on 29 films (+0.8★ vs your average)\n"
+        "**1950s** · ★4.2 on 102 films (+0.4★ vs your average)\n"
+        "**1960s** · ★4.2 on 100 films (+0.4★ vs your average)"
+    )
 
 
 def test_no_dimensions_says_why(service, films):

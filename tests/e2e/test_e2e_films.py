@@ -83,6 +83,17 @@ def test_similar_lists_the_nearest_films_privately(bot: BotProcess, fake: FakeDi
     assert share["label"] == "Share to channel"
 
 
+def test_similar_warns_about_a_barely_rated_film(bot: BotProcess, fake: FakeDiscord):
+    answer = ask(bot, fake.slash("similar", film_option("id:176419")))  # Mother! (2017)
+    [embed] = answer.embeds
+    assert embed["title"] == "Films like Mother! (2017)"
+    assert embed["description"].startswith(
+        "Few MovieLens ratings: only 2 in the model's data (under 20), so these neighbours are "
+        "a rough guess.\n\n**1.** "
+    )
+    assert "Other genres" not in embed["description"]
+
+
 def test_similar_with_an_unknown_title(bot: BotProcess, fake: FakeDiscord):
     answer = ask(bot, fake.slash("similar", film_option("qwxzy plorb")))
     assert answer.ephemeral
@@ -102,8 +113,12 @@ def test_predict_after_an_upload(bot: BotProcess, fake: FakeDiscord, letterboxd_
     assert re.match(
         r"(Predicted for you: ★\d\.\d|You rated it|You have seen it)", embed["description"]
     )
-    names = [f["name"] for f in embed["fields"]]
-    assert "Your films most like it (share of the vote)" in names
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    lines = fields["Your films most like it (share of the vote)"].split("\n")
+    assert len(lines) <= 6  # five films at most, then what the others hold together
+    if len(lines) == 6:
+        assert re.fullmatch(r"…and \d+ more films, \d+% between them", lines[-1]), lines[-1]
+    assert "From how MovieLens raters rate it, on your scale: ★" in embed["description"]
 
 
 # -- /recommend with list controls and the hide menu -------------------------------------------
@@ -128,6 +143,32 @@ def test_recommend_with_genre_and_decades_returns_only_matching_films(
         genres = film["genres"].split("|")
         assert "Crime" in genres and "Comedy" not in genres, film["title"]
         assert 1970 <= film["year"] <= 1989, film["title"]
+
+
+def test_obscure_and_less_known_lists_read_and_rank_apart(
+    bot: BotProcess, fake: FakeDiscord, letterboxd_dir: Path, service
+):
+    """Both footers said "less-known films first" and the lists barely differed."""
+    ivy = fake.user(fake.snowflake(), "ivy")
+    catalogue = by_tmdb(service)
+    footers, counts = {}, {}
+    for level in ("less-known", "obscure"):
+        payload = fake.recommend(
+            EXPORT[1], export_bytes(letterboxd_dir), user=ivy, count=10, discover=level
+        )
+        [embed] = ask(bot, payload).embeds
+        footers[level] = embed["footer"]["text"]
+        ids = catalogue.loc[tmdb_ids(embed["description"]), "movieId"].astype(int).tolist()
+        positions = service.model.positions(ids)
+        assert len(positions) == 5 and (positions >= 0).all()  # the first page, model films
+        counts[level] = service.model.item_counts[positions]
+    assert " · less-known films first · " in footers["less-known"]
+    assert (
+        " · films hardly anyone has rated (9 MovieLens ratings or fewer) · " in (footers["obscure"])
+    )
+    assert "less-known" not in footers["obscure"]
+    assert counts["obscure"].max() <= 9 < counts["less-known"].min()
+    assert counts["obscure"].mean() <= counts["less-known"].mean() / 3
 
 
 def test_bad_filters_are_refused_at_once(bot: BotProcess, fake: FakeDiscord, letterboxd_dir: Path):

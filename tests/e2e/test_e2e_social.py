@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from bot_process import BotProcess
-from e2e_helpers import Reply, ask, buttons
-from fake_discord import FakeDiscord
+from e2e_helpers import Reply, ask, buttons, disabled
+from fake_discord import EPHEMERAL, FakeDiscord, Request
 
+from bot.list_options import OBSCURE_QUANTILE, build_filters
 from bot.profiles import NO_FILMS_OWN
 from recommender.compare import agreement_words, compare, taste_words
 from recommender.filters import ListFilters
@@ -131,6 +132,74 @@ def test_compare_share_posts_a_named_copy(bot, fake, people):
     assert refused.ephemeral and "belongs to the person who asked" in refused.text
 
 
+def posted(requests: list[Request]) -> list[dict]:
+    """Every message the bot made in ``requests``: interaction replies, followups and plain
+    channel messages, as Discord stored them (with their flags)."""
+    out = []
+    for r in requests:
+        if r.method != "POST" or not 200 <= r.status < 300:
+            continue
+        if r.path.endswith("/callback") and r.json["type"] == 4:
+            out.append(r.response["resource"]["message"])
+        elif r.path.startswith(("/webhooks/", "/channels/")):
+            out.append(r.response)
+    return out
+
+
+def upload(bot, fake, letterboxd_dir: Path, name: str, export: str) -> dict:
+    user = fake.user(fake.snowflake(), name)
+    data = (letterboxd_dir / "real" / export).read_bytes()
+    answer = ask(bot, fake.recommend(export, data, count=1, user=user))
+    assert "Saved your" in answer.text, answer.text
+    return user
+
+
+def test_an_old_compare_reply_is_not_shared_after_the_friend_opts_out_or_forgets(
+    bot, fake, letterboxd_dir
+):
+    """Erin's private comparisons with Fred were made while Fred allowed them. Fred then turns
+    comparisons off, later runs /forget: Erin's Share presses are refused privately, nothing
+    is posted to the channel, and each button is disabled."""
+    erin = upload(bot, fake, letterboxd_dir, "erin", "ratings_2026_cjk.csv")
+    fred = upload(bot, fake, letterboxd_dir, "fred", "ratings_small_crlf.csv")
+    replies = []
+    for _ in range(2):
+        payload = compare_payload(fake, erin, fred)
+        replies.append((payload, ask(bot, payload)))
+    turned_off = ask(
+        bot,
+        fake.slash("privacy", [{"name": "allow_compare", "type": 5, "value": False}], user=fred),
+    )
+    assert turned_off.text.startswith("Done: Nobody may /compare with you")
+
+    def press_share(payload: dict, reply: Reply) -> Reply:
+        start = len(fake.requests)
+        refused = ask(
+            bot, fake.press(reply.message, buttons(reply.message)["Share to channel"], user=erin)
+        )
+        edit = bot.wait_for(
+            lambda r: r.method == "PATCH" and payload["token"] in r.path and 200 <= r.status < 300,
+            start=start,
+        )
+        assert edit.path.endswith("/messages/@original")
+        assert disabled(edit.json) == {"Share to channel"}  # the private reply's button is off
+        assert edit.response["flags"] & EPHEMERAL
+        made = posted(fake.requests[start:])
+        assert made and all(m["flags"] & EPHEMERAL for m in made), made  # nothing public
+        assert not any(m.get("embeds") for m in made)  # the comparison itself is not re-sent
+        return refused
+
+    refused = press_share(*replies[0])
+    assert refused.ephemeral
+    assert refused.text == "Fred has since turned comparisons off, so this can't be shared."
+
+    forgot = ask(bot, fake.slash("forget", user=fred))
+    assert forgot.text.startswith("Deleted everything I kept about you")
+    refused = press_share(*replies[1])
+    assert refused.ephemeral
+    assert refused.text == "Fred has since removed their saved films, so this can't be shared."
+
+
 def test_compare_refusals(bot, fake, people):
     alice, dave = people.users["alice"], fake.user(fake.snowflake(), "dave")
     own = ask(bot, compare_payload(fake, alice, alice))
@@ -186,12 +255,17 @@ def test_movie_night_lobby_join_start_and_result(bot, fake, people, service):
     assert edit.json["components"] == []
     entries = embed["description"].split("\n\n")
     assert len(entries) == 5
-    for entry in entries:
-        assert re.search(
-            r"Alice ★\d\.\d · Bob ★\d\.\d · Carol ★\d\.\d · group fit [+-]\d\.\d\d", entry
-        ), entry
     members = [people.films[n] for n in ("alice", "bob", "carol")]
     expected = movie_night(service, members, 5, names=["Alice", "Bob", "Carol"])
+    for entry, pick in zip(entries, expected.picks, strict=True):
+        # Each one's stars with how far above their own average, and "best for" the largest.
+        stars = " · ".join(
+            f"{n} ★{s:.1f} ({d:+.1f})"
+            for n, s, d in zip(expected.names, pick.stars, pick.lift, strict=True)
+        )
+        assert f"\n{stars} · group fit {pick.fair:+.2f}\n" in entry, entry
+        assert pick.lift[pick.best_for] == max(pick.lift)
+        assert f"Best for {expected.names[pick.best_for]}" in entry
     shown = linked(embed["description"])
     assert shown == [p.film.tmdb_id for p in expected.picks]
     picked = {p.film.movie_id for p in expected.picks}
@@ -251,7 +325,7 @@ def test_movie_night_with_filters_lists_only_films_that_fit(bot, fake, people, s
     )
     [embed] = edit.json["embeds"]
     assert embed["title"] == "🎬 Movie night: 6 films for Alice, Bob and Carol"
-    assert embed["footer"]["text"].startswith(settings + " · Group fit = ")
+    assert embed["footer"]["text"].startswith(settings + " · (+0.9) after someone's stars: ")
     shown = linked(embed["description"])
 
     filters = ListFilters(
@@ -260,7 +334,9 @@ def test_movie_night_with_filters_lists_only_films_that_fit(bot, fake, people, s
         year_from=1980,
         year_to=1999,
         obscurity=0.75,
+        min_ratings=service.facts.ratings_at(OBSCURE_QUANTILE) + 1,  # above the obscure band
     )
+    assert filters == build_filters(service, "less-known", "comedy, drama", "Romance", 1980, 1990)
     members = [people.films[n] for n in ("alice", "bob", "carol")]
     expected = movie_night(service, members, 6, filters, names=["Alice", "Bob", "Carol"])
     assert shown == [p.film.tmdb_id for p in expected.picks] and len(shown) == 6
@@ -272,7 +348,7 @@ def test_movie_night_with_filters_lists_only_films_that_fit(bot, fake, people, s
         candidates = [int(m) for m in movies.index[movies["tmdbId"] == tmdb_id]]
         assert any(fits(service, m, filters) and m not in watched for m in candidates), tmdb_id
     # And "less-known" reached the ranking: the same night without it lists better-known films.
-    balanced = movie_night(service, members, 6, replace(filters, obscurity=0.0))
+    balanced = movie_night(service, members, 6, replace(filters, obscurity=0.0, min_ratings=None))
     popularity = service.facts.popularity_percentile
 
     def mean_popularity(result) -> float:
@@ -280,6 +356,36 @@ def test_movie_night_with_filters_lists_only_films_that_fit(bot, fake, people, s
         return float(popularity[positions].mean())
 
     assert mean_popularity(expected) < mean_popularity(balanced)
+
+
+def test_a_member_who_forgot_is_left_out_at_start_and_the_result_says_so(
+    bot, fake, people, letterboxd_dir, service
+):
+    alice = people.users["alice"]
+    gus = upload(bot, fake, letterboxd_dir, "gus", "ratings_small_crlf.csv")
+    hal = upload(bot, fake, letterboxd_dir, "hal", "ratings_2026_cjk.csv")
+    lobby = ask(
+        bot, fake.slash("movienight", [{"name": "count", "type": 4, "value": 3}], user=alice)
+    )
+    ids = buttons(lobby.message)
+    for user in (gus, hal):
+        ask(bot, fake.press(lobby.message, ids["Join"], user=user))
+    ask(bot, fake.slash("forget", user=hal))
+    start = fake.press(lobby.message, ids["Start"], user=alice)
+    ask(bot, start)
+    edit = bot.wait_for(
+        lambda r: r.method == "PATCH" and start["token"] in r.path and 200 <= r.status < 300
+    )
+    [embed] = edit.json["embeds"]
+    assert embed["title"] == "🎬 Movie night: 3 films for Alice and Gus"
+    assert embed["description"].startswith(
+        "Hal is not in it: their saved films were deleted after they joined.\n\n**1. "
+    )
+    gus_films = service.user_films(
+        service.read_export_file(letterboxd_dir / "real" / "ratings_small_crlf.csv")
+    )[0]
+    expected = movie_night(service, [people.films["alice"], gus_films], 3, names=["Alice", "Gus"])
+    assert linked(embed["description"]) == [p.film.tmdb_id for p in expected.picks]
 
 
 def test_the_lobby_is_full_at_eight(bot, fake, people, letterboxd_dir):
