@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable
 
 from recommender.service import Recommendation
@@ -16,16 +17,23 @@ FILENAME = "boxdrec-recommendations.csv"
 HEADER = ("Title", "Year", "tmdbID", "imdbID")
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection). Spreadsheets
-# skip leading spaces and invisible characters before looking, and some read the full-width
-# forms (＝ ＋ － ＠) as the ASCII ones.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
-_SKIPPED_FIRST = " \u00a0\u200b\u200c\u200d\u2060\ufeff"
+# skip leading spaces and invisible characters before looking, and some read the full-width and
+# small forms (＝ ﹦ ＋ ﹢ － ﹣ ＠ ﹫) as the ASCII ones: NFKC folds those to ASCII first.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+# Spaces (Zs), format characters (Cf: bidi marks, zero-width) and controls (Cc) before the first
+# visible character.
+_SKIPPED_CATEGORIES = ("Zs", "Cf", "Cc")
 
 
 def safe_cell(value: str) -> str:
     """Prefix a single quote to anything a spreadsheet would run as a formula."""
-    if value.startswith(_FORMULA_START) or value.lstrip(_SKIPPED_FIRST).startswith(_FORMULA_START):
+    if value.startswith(_FORMULA_START):
         return "'" + value
+    for char in value:
+        if char in "\t\r\n" or unicodedata.category(char) not in _SKIPPED_CATEGORIES:
+            if unicodedata.normalize("NFKC", char).startswith(_FORMULA_START):
+                return "'" + value
+            break
     return value
 
 

@@ -598,12 +598,12 @@ class TitleMatcher:
             outcomes[i] = alternative
         duplicate_note: dict[int, str] = {}
         for movie_id, rows in _collisions(films, outcomes).items():
-            named = "; ".join(f"'{films[i].name}' ({films[i].year or '?'})" for i in rows)
+            named = _some_rows(films, rows)
             head = f"{len(rows)} export rows land on {movie_id} '{self._title_of(movie_id)}'"
             whole_names = {_identity(films[i]) for i in rows if not outcomes[i].partial}
             if len(whole_names) == 1:
-                winners = [i for i in rows if _identity(films[i]) in whole_names]
-                winner = winners[0]
+                winners = {i for i in rows if _identity(films[i]) in whole_names}
+                winner = min(winners)
                 for i in rows:
                     if i in winners:
                         outcomes[i] = outcomes[i].with_note(
@@ -637,16 +637,17 @@ class TitleMatcher:
     ) -> dict[int, _Outcome]:
         """Rows that should take their exact-year alternative because of a collision."""
         changes: dict[int, _Outcome] = {}
+        # Built once, not per collision: thousands of duplicate rows made that quadratic.
+        claimed = {o.movie_id for o in outcomes}
         for movie_id, rows in _collisions(films, outcomes).items():
-            claimed = {o.movie_id for o in outcomes}
             for i in rows:
                 alternative = outcomes[i].fallback
                 if alternative is None or alternative.movie_id in claimed:
                     continue
-                others = [films[j] for j in rows if j != i]
+                other = films[rows[1] if rows[0] == i else rows[0]]
                 changes[i] = alternative.with_note(
                     f"{alternative.note}; kept over {movie_id} '{self._title_of(movie_id)}', "
-                    f"which '{others[0].name}' ({others[0].year or '?'}) also names",
+                    f"which '{other.name}' ({other.year or '?'}) also names",
                     status=MatchStatus.AMBIGUOUS,
                 )
                 claimed.add(alternative.movie_id)
@@ -654,6 +655,18 @@ class TitleMatcher:
 
     def _title_of(self, movie_id: int) -> str:
         return self._titles[self._pos_of[movie_id]]
+
+
+# Rows quoted in a duplicate's note: an export may repeat one film thousands of times.
+_NAMED_ROWS = 3
+
+
+def _some_rows(films: Sequence[ExportFilm], rows: Sequence[int]) -> str:
+    """The first few of ``rows`` as "'Name' (year)", and how many more: a note per row that
+    listed every row of its group grew with the square of the group."""
+    shown = "; ".join(f"'{films[i].name}' ({films[i].year or '?'})" for i in rows[:_NAMED_ROWS])
+    more = len(rows) - _NAMED_ROWS
+    return f"{shown}; and {more:,} more" if more > 0 else shown
 
 
 class _KeyIndex:

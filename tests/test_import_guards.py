@@ -675,3 +675,24 @@ def test_names_with_many_separators_are_not_cut_into_every_piece() -> None:
 )
 def test_fold_strips_marks_only_where_there_are_any(text: str, folded: str) -> None:
     assert fold(text) == folded
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sep=;\nDate;Name;Year;Letterboxd URI;Rating\n2024-01-01;Heat;1995;u;4\n",
+        '"sep=,"\r\nDate,Name,Year,Letterboxd URI,Rating\r\n2024-01-01,Heat,1995,u,4\r\n',
+        "SEP=\t\n\nDate\tName\tYear\tLetterboxd URI\tRating\n2024-01-01\tHeat\t1995\tu\t4\n",
+    ],
+    ids=["semicolon", "quoted-crlf", "tab-blank-line"],
+)
+def test_excel_sep_line_names_the_delimiter(text: str) -> None:
+    export = read_export(text.encode("utf-8"), "ratings.csv", DEFAULTS)
+    assert [(f.name, f.year, f.rating) for f in export.films] == [("Heat", 1995, 4.0)]
+
+
+def test_sep_line_alone_is_an_empty_file() -> None:
+    assert refusal(b"sep=;\r\n\r\n", "ratings.csv") == (
+        "ratings.csv is empty. Upload ratings.csv or the whole export zip from Letterboxd "
+        "(Settings → Data → Export your data)."
+    )

@@ -148,6 +148,21 @@ def test_two_cinderella_rows_are_duplicates(matcher: TitleMatcher) -> None:
     assert "2 duplicates not used" in report.summary_line()
 
 
+def test_thousands_of_rows_of_one_film_keep_each_note_short(matcher: TitleMatcher) -> None:
+    """16,000 rows naming The Matrix under different URIs: every note quoted every row, so
+    memory grew with the square of the rows (3.7 GB, then MemoryError)."""
+    rows = [film("The Matrix", 1999, f"https://boxd.it/s{k}") for k in range(16_000)]
+    report = matcher.match(rows)
+    assert report.counts["duplicate"] == 16_000
+    assert {f.movie_id for f in report.films} == {2571}
+    note = report.films[-1].note
+    assert note.startswith(
+        "16000 export rows land on 2571 'Matrix, The' ('The Matrix' (1999); 'The Matrix' "
+        "(1999); 'The Matrix' (1999); and 15,997 more): none used"
+    )
+    assert max(len(f.note) for f in report.films) < 400
+
+
 def test_same_film_twice_is_not_a_duplicate(matcher: TitleMatcher) -> None:
     """One film listed twice under its own URI (a real export does this) is one film."""
     uri = "https://boxd.it/1EmM"

@@ -76,6 +76,7 @@ _MAX_NAME_GROWTH = 100_000
 # 0.4 s of ftfy); a real export of 10,000 films read as cp1252 has about 200,000. Past it names
 # are kept as written.
 _MAX_REPAIRED_CHARS = 500_000
+_SEP_LINE = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
 _LINE_END = re.compile(r"\r\n?|\n")  # the line ends io.StringIO(newline="") keeps
 _COUNT_CHUNK = 1 << 18  # bytes of UTF-16 or UTF-32 decoded at a time to count line ends
 _FIRST_LINE = re.compile(r"\S[^\r\n]*")  # the header, or a list export's banner
@@ -169,10 +170,18 @@ def _parse_csv(
             f"{label} is a Letterboxd list export, not your films. Upload ratings.csv or the "
             f"whole export zip from Letterboxd ({EXPORT_PATH})."
         )
-    delimiter = _sniff_delimiter(first_line)
+    # Excel writes "sep=;" above the header when told which delimiter a CSV uses: honour it
+    # and read the header from the next line.
+    sep = _SEP_LINE.fullmatch(first_line.rstrip(" ").strip('"'))  # not strip(): "sep=\t"
+    if sep and found:
+        delimiter = sep.group(1)
+        found = _FIRST_LINE.search(text, found.end())
+        first_line = found.group() if found else ""
+    else:
+        delimiter = _sniff_delimiter(first_line)
     # Blank lines before the header are skipped at C speed, but count against the same limit
     # as blank rows after it: millions of them fit in the size limit.
-    at = found.start() if found else 0
+    at = found.start() if found else len(text)
     start = max(text.rfind("\r", 0, at), text.rfind("\n", 0, at)) + 1
     skipped = number = _line_count(text, start)
     if skipped > limits.max_rows:
