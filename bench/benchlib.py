@@ -68,9 +68,28 @@ def print_machine() -> dict[str, object]:
     return info
 
 
+def load_average(when: str) -> float:
+    """Print and return the 1-minute load average (other jobs share the machine: 2 cores)."""
+    load = os.getloadavg()[0]
+    print(f"load average {when}: {load:.2f} (2.0 means both cores busy)")
+    return round(load, 2)
+
+
+def json_safe(value: object) -> object:
+    """``value`` with every NaN or infinite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def emit(summary: dict[str, object]) -> None:
-    """The last line every bench prints: its figures as one JSON object."""
-    print(json.dumps(summary))
+    """The last line every bench prints: its figures as one JSON object (strict JSON: a figure
+    that could not be measured is null, never NaN)."""
+    print(json.dumps(json_safe(summary), allow_nan=False))
 
 
 def percentile(values: Iterable[float], q: float) -> float:

@@ -22,7 +22,8 @@ k=370, ``benchlib.write_synthetic_model``), and with ``--model-size small`` (the
 
 The bot runs under ``bench/_bot_with_lag.py``: ``python -m bot`` with a sampler on its event
 loop that wakes every 10 ms, so the loop's lag during the burst is measured in the bot itself.
-``--blas-threads`` sets ``OPENBLAS_NUM_THREADS`` for the bot (default: as deployed, unset).
+The bot limits BLAS to one thread itself, at start-up (``recommender.pipeline``), and so does
+``load_service`` for the compute floor in this process.
 
 The last line is JSON: ack_p50_s, ack_p99_s, answer_p50_s, answer_p99_s, lost, requests_per_s,
 loop_lag_p99_ms, loop_lag_max_ms, peak_rss_mb, idle_rss_mb, compute_p50_s, n, and a few more.
@@ -59,6 +60,8 @@ from loadgen import (  # noqa: E402
     wait_settled,
 )
 
+from recommender.pipeline import REQUEST_BLAS_THREADS  # noqa: E402
+
 ACK_DEADLINE = 3.0  # Discord's, and the fake's
 FILENAME = "ratings.csv"
 LAG_TICK = 0.010  # bench/_bot_with_lag.py's sampler interval
@@ -85,7 +88,6 @@ def parse_args() -> argparse.Namespace:
         help="without a model in --model-dir: full (84,000 films, k=370, synthetic; the "
         "default) or small (k=16 trained on ml-latest-small; the default with --quick)",
     )
-    parser.add_argument("--blas-threads", type=int, help="OPENBLAS_NUM_THREADS for the bot")
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -222,7 +224,7 @@ def loop_lag(lag_file: Path, start: float, end: float) -> dict[str, float]:
 def fire(args: argparse.Namespace, models: Path, export: BigExport, workdir: Path) -> dict:
     fake = FakeDiscord().start()
     lag_file = workdir / "lag.json"
-    extra = {"OPENBLAS_NUM_THREADS": str(args.blas_threads)} if args.blas_threads else {}
+    extra = {}
     if args.jobs:
         extra["BOXDREC_MAX_CONCURRENT_JOBS"] = str(args.jobs)
     env = bot_env(
@@ -275,12 +277,21 @@ def fire(args: argparse.Namespace, models: Path, export: BigExport, workdir: Pat
     }
 
 
+def bot_default_jobs() -> int:
+    """The bot's default number of job workers (BOXDREC_MAX_CONCURRENT_JOBS unset)."""
+    from bot.settings import Settings
+
+    return int(Settings.model_fields["max_concurrent_jobs"].default)
+
+
 def ms(seconds: float) -> str:
     return "   n/a" if math.isnan(seconds) else f"{1e3 * seconds:6.0f}"
 
 
 def main() -> int:
     args = parse_args()
+    machine = bl.print_machine()
+    load_start = bl.load_average("at start")
     keep: list[tempfile.TemporaryDirectory[str]] = []
     models = model_dir(args, keep)
     export = big_ratings_export(args.letterboxd_dir, args.films)
@@ -309,7 +320,7 @@ def main() -> int:
     print()
     print(
         f"load: {args.n} users at once (sent within {1e3 * run['send_spread_s']:.0f} ms), "
-        f"{args.count} films each, bot with {args.jobs or 'its default number of'} workers; "
+        f"{args.count} films each, bot with {args.jobs or bot_default_jobs()} workers; "
         f"{sum(o.queued for o in found)} waited in line"
     )
     print(
@@ -366,16 +377,18 @@ def main() -> int:
         "refused": len(refused),
         "errors": len(failed),
         "late_acks": late_acks,
-        "jobs": args.jobs,
+        "jobs": args.jobs or bot_default_jobs(),
         "model": args.model,
-        "blas_threads": args.blas_threads,
+        "blas_threads": REQUEST_BLAS_THREADS,
         "films": export.films,
         "export_real_ratings": export.real_ratings,
         "export_synthetic_ratings": export.synthetic_ratings,
         "burst_max_rss_mb": round(run["burst_max_rss_mb"], 1),
         "load_peak_rss_mb": round(run["load_peak_rss_mb"], 1),
     }
-    print(json.dumps(summary))
+    summary["loadavg"] = [load_start, bl.load_average("at the end")]
+    summary["threadpools"] = machine["threadpools"]
+    bl.emit(summary)
     return 1 if lost else 0
 
 

@@ -96,6 +96,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     machine = bl.print_machine()
+    load_start = bl.load_average("at start")
     export = big_ratings_export(args.letterboxd_dir, 2_000)
     films, k = bl.FULL_MODEL["films"], bl.FULL_MODEL["k"]
     with tempfile.TemporaryDirectory(prefix="boxdrec-bench-memory-") as tmp:
@@ -181,6 +182,7 @@ def main() -> None:
             "ratio": round(notebook_mb / ours, 2),
             "films": films,
             "k": k,
+            "loadavg": [load_start, bl.load_average("at the end")],
             "threadpools": machine["threadpools"],
         }
     )

@@ -16,14 +16,22 @@ Side by side in this process:
 
 Matching caches its results per (title, year): a request is *cold* when that cache is emptied
 first (a new user's films), *warm* otherwise (a user asking again). The headline p50/p99 are the
-cold ones.
+cold ones, with BLAS limited to one thread as ``load_service`` leaves it for the bot and the CLI
+(``recommender.pipeline.limit_blas_threads``); the same cold requests with two BLAS threads run
+side by side, to check that choice.
+
+How much of the item matrix a request reads depends on the user: the fold-in gathers the
+columns of their films (a few cache lines of every row), and the scores ``w H`` read only the
+rows of the components with ``w > 0`` when they are few (``FoldIn.scores``). The script prints
+how many are active for this export.
 
     python bench/request.py            # 84,000 films, k=370, 60 requests
     python bench/request.py --quick    # 84,000 films, k=64, 20 requests (under a minute)
 
-The last line is JSON: p50_ms, p99_ms (cold), warm_p50_ms, the steps' p50s, floor_ms, the
-baseline's seconds, the ratio of each, RSS, and whether a request allocates an item matrix's
-worth of memory (``request_peak_alloc_mb``, from tracemalloc, against ``components_mb``).
+The last line is JSON: p50_ms, p99_ms (cold), cpu_p50_ms, warm_p50_ms, blas2_p50_ms (two BLAS
+threads), the steps' p50s, floor_ms, the baseline's seconds (null with --no-baseline), the ratio
+of each, RSS, and whether a request allocates an item matrix's worth of memory
+(``request_peak_alloc_mb``, from tracemalloc, against ``components_mb``).
 """
 
 from __future__ import annotations
@@ -35,22 +43,24 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import benchlib as bl
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(bl.REPO / "tests" / "e2e"))
 from loadgen import big_ratings_export
 
 from bot.embeds import build_pages
-from recommender.foldin import FoldIn
+from recommender.foldin import Folded, FoldIn
 from recommender.pipeline import load_service
 
 FILENAME = "ratings.csv"
 COUNT = 10  # films asked for: /recommend's default
+STEPS = ("parse", "match", "rank", "format")
 
 
 def parse_args() -> argparse.Namespace:
@@ -98,37 +108,43 @@ class SklearnFoldIn(FoldIn):
         self.nmf.n_features_in_ = n_films
         self.seconds = 0.0
 
-    def transform(self, item_index: np.ndarray, values: np.ndarray) -> np.ndarray:
+    def fold(self, item_index: np.ndarray, values: np.ndarray) -> Folded:
+        """Ours, with ``w`` from ``NMF.transform`` (ranking then runs as it does for ours)."""
+        ours = super().fold(item_index, values)
         n_films = self.components.shape[1]
         rows = np.zeros(len(item_index), dtype=np.intp)
         x = sp.csr_matrix((values, (rows, item_index)), shape=(1, n_films), dtype=np.float64)
         start = time.perf_counter()
         w = self.nmf.transform(x).ravel()
         self.seconds += time.perf_counter() - start
-        return w
+        return replace(ours, w=w)
 
 
 def one_request(service, data: bytes, cold: bool) -> dict[str, float]:
-    """Seconds of each step of one request."""
+    """Seconds of each step of one request, wall clock and CPU time (this process, all its
+    threads: what the step costs whatever share of the machine it got)."""
     if cold:
         service.matcher._cache.clear()  # a new user's films: nothing matched before
-    t0 = time.perf_counter()
+    wall, cpu = [time.perf_counter()], [time.process_time()]
+
+    def tick() -> None:
+        wall.append(time.perf_counter())
+        cpu.append(time.process_time())
+
     export = service.read_export(data, FILENAME)
-    t1 = time.perf_counter()
+    tick()
     films, _ = service.user_films(export)
-    t2 = time.perf_counter()
+    tick()
     result = service.recommend_films(films, n=COUNT)
-    t3 = time.perf_counter()
+    tick()
     pages = build_pages(result)
-    t4 = time.perf_counter()
+    tick()
     assert len(result.items) == COUNT and pages, result.summary
-    return {
-        "parse": t1 - t0,
-        "match": t2 - t1,
-        "rank": t3 - t2,
-        "format": t4 - t3,
-        "total": t4 - t0,
-    }
+    out = {"total": wall[-1] - wall[0], "cpu": cpu[-1] - cpu[0]}
+    for i, step in enumerate(STEPS):
+        out[step] = wall[i + 1] - wall[i]
+        out[f"{step}_cpu"] = cpu[i + 1] - cpu[i]
+    return out
 
 
 def p(values: list[float], q: float) -> float:
@@ -138,7 +154,8 @@ def p(values: list[float], q: float) -> float:
 def main() -> None:
     args = parse_args()
     machine = bl.print_machine()
-    print(f"load average at start: {os.getloadavg()[0]:.2f} (other jobs share the machine)")
+    load_start = os.getloadavg()[0]
+    print(f"load average at start: {load_start:.2f} (other jobs share the machine)")
     tmp = None
     if args.model_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="boxdrec-bench-request-")
@@ -162,17 +179,33 @@ def main() -> None:
     export = big_ratings_export(args.letterboxd_dir, args.export_films)
     print(f"export: {export.films:,} films, {len(export.data) / 1024:.0f} KiB; {export.source}")
 
+    blas = [
+        {"library": i["prefix"], "version": i["version"], "threads": i["num_threads"]}
+        for i in threadpool_info()
+        if i["user_api"] == "blas"
+    ]
+    print(
+        "BLAS threads as load_service left them: "
+        + ", ".join(f"{b['library']} {b['version']}: {b['threads']}" for b in blas)
+    )
     warm_up = one_request(service, export.data, cold=True)
     print(f"first request (page faults of the model, cold caches): {1e3 * warm_up['total']:.0f} ms")
-    runs = {"cold": [], "warm": []}
+    films, _ = service.user_films(service.read_export(export.data, FILENAME))
+    user, _ = service.user_vector(films)
+    active = int((service.foldin.transform(user.positions, user.values) > 0).sum())
+    print(
+        f"this user: {user.positions.size:,} films in the model, {active} of k={comps.shape[0]} "
+        "components active (w > 0)"
+    )
+    runs: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
     gc.collect()
-    for _ in range(args.n):
-        for kind in ("cold", "warm"):
+    for _ in range(args.n):  # interleaved, so that the machine's other jobs hit both alike
+        for kind in runs:
             runs[kind].append(one_request(service, export.data, cold=kind == "cold"))
-    # The same with one BLAS thread (OPENBLAS_NUM_THREADS=1): the fold-in's small solves and
-    # w @ H gain little from two threads, and lose a lot when the other core is busy.
-    with threadpool_limits(limits=1, user_api="blas"):
-        runs["cold, 1 BLAS thread"] = [
+    # Two BLAS threads, after the others: OpenBLAS's second thread keeps spinning for a while
+    # after each product, and would slow (and bill its CPU time to) the next request.
+    with threadpool_limits(limits=2, user_api="blas"):
+        runs["cold, 2 BLAS threads"] = [
             one_request(service, export.data, cold=True) for _ in range(args.n)
         ]
     rss_after = bl.status_mb("VmRSS")
@@ -203,7 +236,19 @@ def main() -> None:
             f"{p([r['total'] for r in rs], 50):8.1f}{p([r['total'] for r in rs], 99):8.1f}"
         )
     cold_p50 = p([r["total"] for r in runs["cold"]], 50)
-    print(f"  floor (w @ H, one pass over the item matrix): {floor_ms:.2f} ms")
+    blas2_p50 = p([r["total"] for r in runs["cold, 2 BLAS threads"]], 50)
+    cpu_p50 = p([r["cpu"] for r in runs["cold"]], 50)
+    cpu_steps = {s: p([r[f"{s}_cpu"] for r in runs["cold"]], 50) for s in STEPS}
+    print(
+        f"  cold, CPU time (ms)  {cpu_steps['parse']:8.1f}{cpu_steps['match']:8.1f}"
+        f"{cpu_steps['rank']:8.1f}{cpu_steps['format']:8.2f}{cpu_p50:8.1f}"
+    )
+    print(
+        "  (CPU time: this process, all its threads; wall time above it is time the machine's "
+        "other jobs held the core)"
+    )
+    print(f"  two BLAS threads / one: {blas2_p50 / cold_p50:.2f}x the cold p50")
+    print(f"  floor (w @ H with every component, one pass over the item matrix): {floor_ms:.2f} ms")
     print(f"  cold p50 / floor = {cold_p50 / floor_ms:.1f}x")
     print(
         f"  RSS {rss_before:.0f} MiB before the load, {rss_after:.0f} MiB after the requests; "
@@ -230,18 +275,25 @@ def main() -> None:
         {
             "p50_ms": round(cold_p50, 2),
             "p99_ms": round(p([r["total"] for r in rs], 99), 2),
+            "cpu_p50_ms": round(cpu_p50, 2),
+            "cpu_steps_p50_ms": {s: round(v, 2) for s, v in cpu_steps.items()},
             "warm_p50_ms": round(p([r["total"] for r in runs["warm"]], 50), 2),
             "warm_p99_ms": round(p([r["total"] for r in runs["warm"]], 99), 2),
-            "blas1_p50_ms": round(p([r["total"] for r in runs["cold, 1 BLAS thread"]], 50), 2),
-            "blas1_p99_ms": round(p([r["total"] for r in runs["cold, 1 BLAS thread"]], 99), 2),
+            "blas_threads": blas,
+            "blas2_p50_ms": round(blas2_p50, 2),
+            "blas2_p99_ms": round(p([r["total"] for r in runs["cold, 2 BLAS threads"]], 99), 2),
+            "blas2_over_blas1": round(blas2_p50 / cold_p50, 2),
+            "active_components": active,
+            "user_films_in_model": int(user.positions.size),
             "parse_p50_ms": round(p([r["parse"] for r in rs], 50), 2),
             "match_p50_ms": round(p([r["match"] for r in rs], 50), 2),
             "rank_p50_ms": round(p([r["rank"] for r in rs], 50), 2),
             "format_p50_ms": round(p([r["format"] for r in rs], 50), 3),
             "floor_ms": round(floor_ms, 3),
             "p50_over_floor": round(cold_p50 / floor_ms, 1),
-            "sklearn_request_s": round(baseline_s, 2),
+            "sklearn_request_s": round(baseline_s, 2),  # NaN -> null when not run
             "speedup_vs_sklearn": round(1e3 * baseline_s / cold_p50, 1),
+            "loadavg": [round(load_start, 2), round(os.getloadavg()[0], 2)],
             "request_peak_alloc_mb": round(peak_mb, 2),
             "components_mb": round(comps_mb, 1),
             "memory_mapped": isinstance(comps, np.memmap),

@@ -89,7 +89,8 @@ def main() -> None:
         default=Path(os.environ.get("BOXDREC_TEST_LETTERBOXD") or bl.SHARED / "letterboxd"),
     )
     args = parser.parse_args()
-    bl.print_machine()
+    machine = bl.print_machine()
+    load_start = bl.load_average("at start")
     writers, saves = ((1, 4), 30) if args.quick else ((1, 2, 4, 8), 100)
 
     from recommender.letterboxd import read_export
@@ -109,7 +110,17 @@ def main() -> None:
     base = rows[0]["writes_per_s"]
     for r in rows[1:]:
         print(f"  {r['writers']} writers / 1 writer: {r['writes_per_s'] / base:.2f}x the writes")
-    bl.emit({"by_writers": rows, "profile_kib": round(len(payload) / 1024, 1)})
+    bl.emit(
+        {
+            "writes_per_s": {r["writers"]: round(r["writes_per_s"], 1) for r in rows},
+            "write_p99_ms": {r["writers"]: round(r["write_p99_ms"], 1) for r in rows},
+            "ratio_vs_one_writer": {r["writers"]: round(r["writes_per_s"] / base, 2) for r in rows},
+            "by_writers": rows,
+            "profile_kib": round(len(payload) / 1024, 1),
+            "loadavg": [load_start, bl.load_average("at the end")],
+            "threadpools": machine["threadpools"],
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ What it measures, all in this process:
    result): seconds per iteration of each and the loss each reaches. scikit-learn's own
    nndsvd start is timed too (it runs one iteration with it, which is subtracted).
 3. Seconds per iteration at other k on the same matrix, and on fractions of the users at one
-   k (how the cost grows with ratings and k), ours and scikit-learn's.
+   k (how the cost grows with ratings and k), ours and scikit-learn's: the measured ratios,
+   and coordinate descent's cost model ``a·ratings·k + b·(users + films)·k² + c`` fitted to
+   ours with non-negative coefficients (scipy's ``nnls``).
 4. The notebook's filters (users between the 50th and 97th percentile of activity, at most 400
    users per film): ours on every rating, and the notebook's row-by-row selection against ours
    on a slice, side by side.
@@ -61,7 +63,7 @@ from recommender.training import (
 )
 
 T = TypeVar("T")
-QUICK = {"users": 5_000, "k": 64, "iterations": 5, "compare": 3, "sweep_k": (16, 32, 128)}
+QUICK = {"users": 5_000, "k": 64, "iterations": 5, "compare": 3, "sweep_k": (32, 128)}
 FULL = {"users": bl.ML32M_USERS, "k": 370, "iterations": 10, "compare": 2, "sweep_k": (64, 200)}
 NOTEBOOK_FILTERS = {"user_min_percentile": 0.5, "user_max_percentile": 0.97}
 NOTEBOOK_CAP = 400
@@ -83,6 +85,9 @@ def parse_args() -> argparse.Namespace:
         default=Path(os.environ.get("TMPDIR", "/tmp")) / "boxdrec-bench",
         help="where the synthetic ratings.csv is kept between runs",
     )
+    parser.add_argument(
+        "--sweep-iterations", type=int, help="iterations timed per sweep row (default 1; --quick 2)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
@@ -90,6 +95,8 @@ def parse_args() -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, size[key])
     args.sweep_k = [k for k in size["sweep_k"] if k != args.k]
+    if args.sweep_iterations is None:
+        args.sweep_iterations = 2 if args.quick else 1
     # The ratings per user of ml-32m (159.2 on average) whatever the number of users.
     args.ratings = round(bl.ML32M_RATINGS * args.users / bl.ML32M_USERS)
     return args
@@ -266,9 +273,12 @@ def sweeps(args: argparse.Namespace, x: sp.csr_matrix, main: dict) -> dict[str, 
         {
             "k": args.k,
             "users": x.shape[0],
+            "films": x.shape[1],
             "ratings": x.nnz,
-            "ours_s": main["seconds_per_iteration"],
+            "ours_s": main["ours_s"],  # the side-by-side run: the same iterations as sklearn's
             "sklearn_s": main["sklearn_s"],
+            "ours_cpu_s": main["ours_cpu_s"],
+            "sklearn_cpu_s": main["sklearn_cpu_s"],
         }
     ]
 
@@ -276,9 +286,18 @@ def sweeps(args: argparse.Namespace, x: sp.csr_matrix, main: dict) -> dict[str, 
         w0, h0 = random_start(m, k, args.seed)
         with SparseProducts(m) as xs:
             our_iterations(xs, w0, h0, 1)  # warm-up: page faults of the fresh factors
-            ours_s, *_ = our_iterations(xs, w0, h0, 2)
-        sk_s, *_ = sklearn_iterations(m, w0, h0, 1)
-        row = {"k": k, "users": m.shape[0], "ratings": m.nnz, "ours_s": ours_s, "sklearn_s": sk_s}
+            ours_s, ours_cpu, *_ = our_iterations(xs, w0, h0, args.sweep_iterations)
+        sk_s, sk_cpu, *_ = sklearn_iterations(m, w0, h0, args.sweep_iterations)
+        row = {
+            "k": k,
+            "users": m.shape[0],
+            "films": m.shape[1],
+            "ratings": m.nnz,
+            "ours_s": ours_s,
+            "sklearn_s": sk_s,
+            "ours_cpu_s": ours_cpu,
+            "sklearn_cpu_s": sk_cpu,
+        }
         show(row)
         return row
 
@@ -290,19 +309,74 @@ def sweeps(args: argparse.Namespace, x: sp.csr_matrix, main: dict) -> dict[str, 
 
     show(rows_k[0])
     rows_k += [measure(x, k) for k in args.sweep_k]
+    rows_k.sort(key=lambda r: r["k"])
     k_small = min([*args.sweep_k, args.k])
     rows_n = []
     for frac in (0.125, 0.25, 0.5):
         rows_n.append(measure(x[: round(frac * x.shape[0])], k_small))
     rows_n.append(next(r for r in rows_k if r["k"] == k_small))
-    # Cost model: t = a * ratings * k + b * (users + films) * k², fitted to our figures.
-    rows = rows_k + rows_n[:-1]
-    design = np.array(
-        [[r["ratings"] * r["k"], (r["users"] + x.shape[1]) * r["k"] ** 2] for r in rows]
+    growth = growth_ratios(rows_k, rows_n)
+    for g in growth:
+        print(
+            f"  {g['what']:<9} x{g['factor']:5.2f} ({g['from']:>11,} -> {g['to']:>11,}): "
+            f"ours x{g['ours']:.2f}, sklearn x{g['sklearn']:.2f}"
+        )
+    model = cost_model(rows_k + rows_n[:-1])
+    print(
+        f"  fit (non-negative least squares on ours, {model['basis']} seconds): "
+        f"{model['a_ns']:.3g} ns x ratings x k + {model['b_ns']:.3g} ns x (users + films) x k² "
+        f"+ {model['c_s']:.3g} s; largest miss {100 * model['max_rel_error']:.0f}%"
     )
-    (a, b), *_ = np.linalg.lstsq(design, np.array([r["ours_s"] for r in rows]), rcond=None)
-    print(f"  fit: ours ≈ {a * 1e9:.2f} ns x ratings x k + {b * 1e9:.3f} ns x (users + films) x k²")
-    return {"by_k": rows_k, "by_ratings": rows_n, "cost_model_ns": [a * 1e9, b * 1e9]}
+    return {"by_k": rows_k, "by_ratings": rows_n, "growth": growth, "cost_model": model}
+
+
+def growth_ratios(rows_k: list[dict], rows_n: list[dict]) -> list[dict]:
+    """Measured growth of the seconds per iteration: each k against the smallest, each share of
+    the ratings against the smallest share (the ratio of the work, not a fit)."""
+    out = []
+    for what, rows, key in (("k", rows_k, "k"), ("ratings", rows_n, "ratings")):
+        base = min(rows, key=lambda r: r[key])
+        for r in sorted(rows, key=lambda r: r[key]):
+            if r is base:
+                continue
+            out.append(
+                {
+                    "what": what,
+                    "from": base[key],
+                    "to": r[key],
+                    "factor": r[key] / base[key],
+                    "ours": r["ours_s"] / base["ours_s"],
+                    "sklearn": r["sklearn_s"] / base["sklearn_s"],
+                }
+            )
+    return out
+
+
+def cost_model(rows: list[dict]) -> dict[str, object]:
+    """Coordinate-descent NMF's cost per iteration, ``a·ratings·k + b·(users + films)·k² + c``
+    (the sparse products X Hᵀ and Xᵀ W; the k × k Gram matrices and the coordinate updates of
+    every row of W and column of H; a fixed overhead), fitted to our rows with a, b, c >= 0.
+    On CPU seconds (the work done, which other jobs on the machine do not inflate) when the
+    rows have them, else on wall seconds."""
+    from scipy.optimize import nnls
+
+    basis = "CPU" if all("ours_cpu_s" in r for r in rows) else "wall"
+    t = np.array([r["ours_cpu_s" if basis == "CPU" else "ours_s"] for r in rows])
+    design = np.array(
+        [[r["ratings"] * r["k"], (r["users"] + r["films"]) * r["k"] ** 2, 1.0] for r in rows]
+    )
+    scale = design.max(axis=0)  # columns of comparable size for the solver
+    coef, _ = nnls(design / scale, t)
+    a, b, c = coef / scale
+    predicted = design @ (coef / scale)
+    return {
+        "basis": basis,
+        "a_ns": a * 1e9,
+        "b_ns": b * 1e9,
+        "c_s": c,
+        "max_rel_error": float(np.max(np.abs(predicted - t) / t)),
+        "rows": len(rows),
+    }
 
 
 def notebook_filters(args: argparse.Namespace, ratings, steps: dict) -> dict[str, float]:
@@ -375,7 +449,9 @@ def main() -> None:
             "loss_sklearn": main_fit["loss_sklearn"],
             "loss_rel_diff": main_fit["loss_rel_diff"],
             "start_seconds": round(main_fit["start_seconds"], 2),
-            "sklearn_start_seconds": round(main_fit.get("sklearn_start_s", float("nan")), 2),
+            "sklearn_start_seconds": (
+                round(main_fit["sklearn_start_s"], 2) if "sklearn_start_s" in main_fit else None
+            ),
             "pipeline_seconds": round(pipeline_s, 1),
             "steps": steps,
             "k": args.k,

@@ -73,9 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     from bot.logs import setup_logging
     from bot.storage import StorageError
     from recommender.errors import BoxdrecError
+    from recommender.pipeline import limit_blas_threads
 
     setup_logging(settings.log_level)
     apply_endpoints(settings)
+    # One BLAS thread, process-wide, before any request (docs/benchmarks.md: 2-4x faster
+    # requests than two); loading the service sets the same limit again, harmlessly.
+    limit_blas_threads()
     try:
         asyncio.run(run(settings, sync=args.sync))
     except KeyboardInterrupt:

@@ -13,10 +13,16 @@ Comput. 33(6)), which exchanges many variables per step and so needs a handful o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import linalg
 
 _MAX_ITER_FACTOR = 5  # safety valve; block pivoting converges in far fewer steps in practice
+# ``w H`` reads only the rows of H where w > 0 (the NNLS solution is sparse) when at most this
+# share of the components is active; past it one matrix-vector product over H is faster.
+_SPARSE_SCORES_SHARE = 1 / 3
+_SCORES_CHUNK_BYTES = 1 << 20  # the active rows are gathered this much at a time (cache-sized)
 
 
 class NNLSGram:
@@ -85,6 +91,33 @@ def _solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.linalg.lstsq(a, b, rcond=None)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """One user folded in: ``w`` and the item-matrix columns of the user's films it read.
+
+    ``columns[:, i]`` is ``H[:, item_index[order[i]]]`` (the films in column order, as they
+    were gathered): ranking reuses them for its kernel instead of gathering them again, which
+    would cost another pass over most of the item matrix's cache lines.
+    """
+
+    w: np.ndarray  # k, float64
+    columns: np.ndarray  # k × the user's films, the components' dtype, in column order
+    order: np.ndarray  # argsort of item_index
+
+
+def gram_matrix(h: np.ndarray, chunk_bytes: int = 32 << 20) -> np.ndarray:
+    """``H Hᵀ`` in float64, from float64 copies of a few columns of ``H`` at a time: a float64
+    copy of the whole item matrix (237 MiB at 84,000 films, k=370) would double the
+    process's peak memory at start-up."""
+    k, n_films = h.shape
+    gram = np.zeros((k, k))
+    step = max(1, chunk_bytes // (8 * max(k, 1)))
+    for start in range(0, n_films, step):
+        part = np.asarray(h[:, start : start + step], dtype=np.float64)
+        gram += part @ part.T
+    return gram
+
+
 class FoldIn:
     """Everything fold-in needs from a model, computed once at load.
 
@@ -93,8 +126,10 @@ class FoldIn:
 
     def __init__(self, components: np.ndarray, film_bias: np.ndarray | None = None) -> None:
         self.components = components
-        h = np.asarray(components, dtype=np.float64)
-        self.solver = NNLSGram(h @ h.T)
+        # The same memory as a plain ndarray: indexing a memmap goes through its Python-level
+        # __getitem__ on every request.
+        self._items = np.asarray(components)
+        self.solver = NNLSGram(gram_matrix(self._items))
         # Each film's bias (film_bias.py), where predicted stars start; 0 when unknown.
         n_films = components.shape[1]
         self.film_bias = (
@@ -109,13 +144,32 @@ class FoldIn:
 
     def transform(self, item_index: np.ndarray, values: np.ndarray) -> np.ndarray:
         """User factors ``w`` for scaled ``values`` at model columns ``item_index``."""
+        return self.fold(item_index, values).w
+
+    def fold(self, item_index: np.ndarray, values: np.ndarray) -> Folded:
+        """:meth:`transform`, keeping the item-matrix columns it gathered (see :class:`Folded`)."""
         item_index = np.asarray(item_index, dtype=np.intp)
         values = np.asarray(values, dtype=np.float64)
         # Gathered in column order: each row of H is then read forwards, twice as fast.
         order = np.argsort(item_index, kind="stable")
-        q = self.components[:, item_index[order]].astype(np.float64) @ values[order]
-        return self.solver.solve(q)
+        columns = self._items[:, item_index[order]]
+        q = columns.astype(np.float64) @ values[order]
+        return Folded(w=self.solver.solve(q), columns=columns, order=order)
 
     def scores(self, w: np.ndarray) -> np.ndarray:
-        """Predicted scaled value for every model film: ``w H`` (float32, one pass over H)."""
-        return np.asarray(w, dtype=self.components.dtype) @ self.components
+        """Predicted scaled value for every model film: ``w H`` (float32, at most one pass
+        over H: only the rows of the components w uses when it uses few)."""
+        h = self._items
+        w = np.asarray(w, dtype=h.dtype)
+        active = np.flatnonzero(w)
+        if active.size > _SPARSE_SCORES_SHARE * w.size:
+            return w @ h
+        n_films = h.shape[1]
+        out = np.zeros(n_films, dtype=h.dtype)
+        if active.size == 0:
+            return out
+        w_active = w[active]
+        step = max(1024, _SCORES_CHUNK_BYTES // (h.itemsize * active.size))
+        for start in range(0, n_films, step):  # a copy of a few active columns at a time
+            out[start : start + step] = w_active @ h[active, start : start + step]
+        return out

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = DEFAULT_DATASET
+# BLAS threads for serving requests. A request's products are small (the fold-in's k × k solves,
+# a pass over the item matrix) and OpenBLAS's second thread mostly waits: one thread was 2-4x
+# faster in bench/request.py (docs/benchmarks.md), and the bot runs two requests at once anyway.
+REQUEST_BLAS_THREADS = 1
 
 Say = Callable[[str], None]
 
@@ -133,16 +137,44 @@ def ensure_model(
     return load_model(path)
 
 
+def limit_blas_threads(threads: int = REQUEST_BLAS_THREADS) -> list[dict[str, object]]:
+    """Limit the BLAS libraries of this process (numpy's and scipy's OpenBLAS) to ``threads``
+    threads, process-wide and until changed; returns threadpoolctl's view of them.
+
+    Call it once at start-up, not around each request: threadpoolctl's limits are
+    process-wide, so a per-request context in one worker thread would change (and on exit
+    restore) the limit under a request running in another.
+    """
+    import scipy.linalg  # noqa: F401  (loads scipy's own OpenBLAS, so that the limit covers it)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    log.info(
+        "BLAS limited to %d thread(s): %s",
+        threads,
+        ", ".join(f"{i.get('internal_api')} {i.get('version')}" for i in blas) or "none loaded",
+    )
+    return blas
+
+
 def load_service(
     data_root: Path | None = None,
     model_root: Path | None = None,
     name: str | None = None,
     say: Say | None = None,
     limits: ImportLimits | None = None,
+    blas_threads: int | None = REQUEST_BLAS_THREADS,
 ):  # -> RecommenderService (imported lazily: the service pulls in the matcher)
-    """Catalogue + model + service, ready for requests (limits default to the environment's)."""
+    """Catalogue + model + service, ready for requests (limits default to the environment's).
+
+    Once the model is there (a first run's training keeps its own threads), the process's
+    BLAS is limited to ``blas_threads`` (see :func:`limit_blas_threads`); None leaves it.
+    """
     from recommender.service import RecommenderService
 
     data_root = data_root or config.data_dir()
     model = ensure_model(data_root, model_root, name, say)
+    if blas_threads is not None:
+        limit_blas_threads(blas_threads)
     return RecommenderService(load_catalogue(data_root), model, limits, data_root=data_root)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommender.foldin import FoldIn
+from recommender.foldin import Folded, FoldIn
 from recommender.scaling import CLIP, UserScale
 
 NEIGHBOURS = 50  # how many of the user's films vote on a predicted star rating
@@ -47,6 +47,15 @@ class Ranked:
     drivers: tuple[tuple[int, float], ...]  # (index into UserVector.positions, contribution)
 
 
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """A user's top films by score, best first, before their stars and reasons."""
+
+    positions: np.ndarray  # model columns
+    scores: np.ndarray  # the model's own score of each, before any ``adjust``
+    folded: Folded | None  # None when there is no candidate
+
+
 def rank(
     foldin: FoldIn,
     user: UserVector,
@@ -60,44 +69,83 @@ def rank(
     ``adjust`` maps the scores of every film to the ones ranked on (a popularity tilt); the
     ``score`` reported stays the model's own.
     """
+    return explain(foldin, user, candidates(foldin, user, exclude, n, adjust), n_drivers=n_drivers)
+
+
+def candidates(
+    foldin: FoldIn,
+    user: UserVector,
+    exclude: np.ndarray,
+    n: int,
+    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Candidates:
+    """:func:`rank`'s films without their stars and reasons, which :func:`explain` adds for
+    the ones a caller will show (each film's are computed on their own, so explaining a few
+    gives the same as explaining all of them, for a fraction of the cost)."""
+    none = Candidates(positions=np.zeros(0, dtype=np.intp), scores=np.zeros(0), folded=None)
     if user.positions.size == 0 or n <= 0:
-        return []
-    w = foldin.transform(user.positions, user.values)
-    raw = foldin.scores(w).astype(np.float64)
+        return none
+    folded = foldin.fold(user.positions, user.values)
+    # As computed (float32 for a float32 model): the order and every score reported are the
+    # same as in float64, and the selection below runs on half the bytes.
+    raw = foldin.scores(folded.w)
     scores = adjust(raw) if adjust is not None else raw
     if scores is raw:  # the exclusions below must not touch the scores reported
         scores = raw.copy()
     scores[exclude] = -np.inf
     n = min(n, int(np.isfinite(scores).sum()))
     if n == 0:
-        return []
+        return none
     top = np.argpartition(-scores, n - 1)[:n]
     top = top[np.lexsort((top, -scores[top]))]  # by score, ties by column for determinism
-    kernel = _kernel(foldin, w, top, user.positions)
+    return Candidates(positions=top, scores=raw[top], folded=folded)
+
+
+def explain(
+    foldin: FoldIn,
+    user: UserVector,
+    found: Candidates,
+    rows: np.ndarray | None = None,
+    n_drivers: int = 3,
+) -> list[Ranked]:
+    """The candidates at indices ``rows`` (default: all of them, in order) with their
+    predicted stars and the user's films that drive them."""
+    picked = np.arange(found.positions.size) if rows is None else np.asarray(rows, np.intp)
+    if picked.size == 0 or found.folded is None:
+        return []
+    cols = found.positions[picked]
+    kernel = _kernel(foldin, found.folded, cols)
     # Every row at once: one film's stars and reasons are one row of the kernel.
-    stars = _predict_stars_rows(kernel, user, foldin.film_bias[top], foldin.film_bias)
+    stars = _predict_stars_rows(kernel, user, foldin.film_bias[cols], foldin.film_bias)
     # Only films with a positive value can contribute positively (the zeros of disliked films
     # would also make the selection several times slower: argpartition hates ties).
     liked = np.flatnonzero(user.values > 0)
     contributions = kernel[:, liked] * user.values[liked].astype(np.float32)[None, :]
     drivers = _top_rows(contributions, n_drivers, liked)
     return [
-        Ranked(position=int(col), score=float(raw[col]), stars=stars[row], drivers=drivers[row])
-        for row, col in enumerate(top)
+        Ranked(position=int(col), score=float(score), stars=stars[row], drivers=drivers[row])
+        for row, (col, score) in enumerate(zip(cols, found.scores[picked], strict=True))
     ]
 
 
-def _kernel(foldin: FoldIn, w: np.ndarray, cols: np.ndarray, rated: np.ndarray) -> np.ndarray:
-    active = np.flatnonzero(w > 0)
+def _kernel(foldin: FoldIn, folded: Folded, cols: np.ndarray) -> np.ndarray:
+    """``K`` for the films ``cols`` (rows) and the user's films (columns, in their order)."""
+    active = np.flatnonzero(folded.w > 0)
+    n_rated = folded.order.size
     if active.size == 0:
-        return np.zeros((cols.size, rated.size))
+        return np.zeros((cols.size, n_rated))
     h = foldin.components
     gram = foldin.solver.gram[np.ix_(active, active)]
     # np.ix_ gathers only the entries needed: h[active] would copy whole rows of the item matrix.
     left = np.linalg.solve(gram, h[np.ix_(active, cols)].astype(np.float64)).T  # cols × |A|
-    # The kernel (pool × the user's films, 300 × 2,000) only orders and weighs the user's
-    # films: float32 is ample, and halves the memory every step after this one walks through.
-    return left.astype(np.float32) @ h[np.ix_(active, rated)].astype(np.float32, copy=False)
+    # The user's columns come from the fold-in's gather (rows of a small matrix), not from
+    # the item matrix again. The kernel (films × the user's films) only orders and weighs the
+    # user's films: float32 is ample.
+    right = folded.columns[active].astype(np.float32, copy=False)
+    in_column_order = left.astype(np.float32) @ right
+    kernel = np.empty_like(in_column_order)
+    kernel[:, folded.order] = in_column_order
+    return kernel
 
 
 def predict_one(
@@ -105,10 +153,12 @@ def predict_one(
 ) -> tuple[Ranked, tuple[tuple[int, float], ...]]:
     """One film as :func:`rank` would show it, plus the user's films whose stars vote on its
     predicted stars: (index into ``user.positions``, share of the vote), largest first."""
-    w = foldin.transform(user.positions, user.values)
+    folded = foldin.fold(user.positions, user.values)
     col = np.array([position], dtype=np.intp)
-    score = float(np.asarray(w, dtype=foldin.components.dtype) @ foldin.components[:, position])
-    kernel = _kernel(foldin, w, col, user.positions)[0]
+    score = float(
+        np.asarray(folded.w, dtype=foldin.components.dtype) @ foldin.components[:, position]
+    )
+    kernel = _kernel(foldin, folded, col)[0]
     stars = _predict_stars_rows(kernel[None, :], user, foldin.film_bias[col], foldin.film_bias)
     ranked = Ranked(
         position=int(position),

@@ -27,7 +27,7 @@ from recommender.letterboxd import read_export, read_export_file
 from recommender.matching import MatchReport, TitleMatcher
 from recommender.model_store import NMFModel
 from recommender.movielens import Catalogue, read_ratings
-from recommender.ranking import Ranked, UserVector, rank
+from recommender.ranking import Ranked, UserVector, candidates, explain
 from recommender.scaling import fit_user_scale
 from recommender.taste_data import TasteData
 from recommender.titles import article_to_front, split_brackets, title_key
@@ -232,10 +232,14 @@ class RecommenderService:
         exclude |= ~allowed
         # The model ranks a pool by relevance; the user sees it ordered by predicted stars.
         adjust = partial(self.facts.adjust, obscurity=filters.obscurity)
-        pool = rank(self.foldin, user, exclude, max(POOL_SIZE, POOL_FACTOR * n), adjust=adjust)
-        unmatched = _unmatched_keys(films)
-        pool = [r for r in pool if not self._probably_seen(r.position, unmatched)]
-        ranked = shown_order(pool)[:n]
+        found = candidates(
+            self.foldin, user, exclude, max(POOL_SIZE, POOL_FACTOR * n), adjust=adjust
+        )
+        # The first n films shown come from the first blocks of the pool, each block ordered on
+        # its own: only those films need the seen-guard, stars and reasons (each is computed
+        # per film, so the list is the one explaining the whole pool would give, 10x cheaper).
+        shown_rows = self._shown_rows(found.positions, UnmatchedTitles(films), n)
+        ranked = shown_order(explain(self.foldin, user, found, shown_rows))[:n]
         watchlist = films.watchlist_ids
         items = tuple(
             self._dress(i + 1, r, user, used_films, watchlist) for i, r in enumerate(ranked)
@@ -257,10 +261,18 @@ class RecommenderService:
         """The user's films in model columns and the fold-in values; raises when there is
         nothing to learn from (with a message that says what to do)."""
         if not films.films:
+            total, duplicate = films.counts.get("total", 0), films.counts.get("duplicate", 0)
+            if duplicate:
+                raise BoxdrecError(
+                    f"None of the {total:,} films in your export could be used: {duplicate:,} "
+                    "rows land on a MovieLens film another row also names, so there is no "
+                    "telling which is meant. Upload your export as Letterboxd made it (each "
+                    "film once)."
+                )
             raise BoxdrecError(
-                f"None of the {films.counts.get('total', 0)} films in your export matched a "
-                "MovieLens film, so there is nothing to learn your taste from. Check that you "
-                "uploaded your own ratings.csv (or the whole export zip)."
+                f"None of the {total:,} films in your export matched a MovieLens film, so "
+                "there is nothing to learn your taste from. Check that you uploaded your own "
+                "ratings.csv (or the whole export zip)."
             )
         if not films.seen_ids and not any(f.watched for f in films.films):
             raise BoxdrecError(
@@ -286,12 +298,24 @@ class RecommenderService:
     def seen_guard(self, films: UserFilms) -> Callable[[int], bool]:
         """For a model column: does it look like one of ``films``' unmatched films (so probably
         one they have seen)? The same guard /recommend applies, for other callers."""
-        unmatched = _unmatched_keys(films)
+        unmatched = UnmatchedTitles(films)
         return lambda position: self._probably_seen(position, unmatched)
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _probably_seen(self, position: int, unmatched: dict[int, list[frozenset[str]]]) -> bool:
+    def _shown_rows(self, positions: np.ndarray, unmatched: UnmatchedTitles, n: int) -> np.ndarray:
+        """Indices into the pool ``positions`` of the films that fill the blocks the first
+        ``n`` shown films come from, skipping those the seen-guard flags."""
+        need = -(-n // SHOWN_BLOCK) * SHOWN_BLOCK if n > 0 else 0
+        rows: list[int] = []
+        for row, position in enumerate(positions.tolist()):
+            if len(rows) == need:
+                break
+            if not self._probably_seen(position, unmatched):
+                rows.append(row)
+        return np.array(rows, dtype=np.intp)
+
+    def _probably_seen(self, position: int, unmatched: UnmatchedTitles) -> bool:
         """True when an export film that matched nothing looks like this film.
 
         A miss in matching ("Life of Brian" vs MovieLens "Monty Python's Life of Brian") must
@@ -313,7 +337,7 @@ class RecommenderService:
         # or not MovieLens knows the film.
         scale = fit_user_scale(np.array(films.ratings, dtype=np.float64))
         known = self.model.positions(np.array([f.movie_id for f in films.films], dtype=np.int64))
-        in_model = [f for f, p in zip(films.films, known, strict=True) if p >= 0]
+        in_model = [f for f, p in zip(films.films, known.tolist(), strict=True) if p >= 0]
         rated = [f for f in in_model if f.stars is not None]
         chosen = rated
         if len(rated) < COLD_START_RATED:
@@ -346,8 +370,12 @@ class RecommenderService:
         watchlist: frozenset[int],
     ) -> Recommendation:
         movie_id = int(self.model.item_ids[r.position])
+        movies = self.catalogue.movies
+        # Single cells (.at), not .loc's row: building a mixed-type row costs ten times more.
         row = (
-            self.catalogue.movies.loc[movie_id] if movie_id in self.catalogue.movies.index else None
+            {c: movies.at[movie_id, c] for c in ("genres", "tmdbId", "imdbId")}
+            if movie_id in movies.index
+            else None
         )
         drivers = tuple(
             # The user's own name for the film, as Letterboxd shows it to them.
@@ -421,14 +449,30 @@ def _film_bias(model: NMFModel, data_root: Path | None) -> np.ndarray | None:
     return film_bias(read_ratings(ratings_csv.parent), model.item_ids)
 
 
-def _unmatched_keys(films: UserFilms) -> dict[int, list[frozenset[str]]]:
-    """The title words of the export's unmatched films that have a year, by year."""
-    out: dict[int, list[frozenset[str]]] = {}
-    for name, year in films.unmatched:
-        words = frozenset(title_key(name).split())
-        if year is not None and len(words) >= MIN_GUARD_WORDS:
-            out.setdefault(year, []).append(words)
-    return out
+class UnmatchedTitles:
+    """The title words of an export's unmatched films that have a year, by year.
+
+    Worked out for a year the first time it is asked about: a request asks about the years of
+    the few films it shows, not about every year of the export's misses.
+    """
+
+    def __init__(self, films: UserFilms) -> None:
+        self._names: dict[int, list[str]] = {}
+        for name, year in films.unmatched:
+            if year is not None:
+                self._names.setdefault(year, []).append(name)
+        self._words: dict[int, list[frozenset[str]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._names)
+
+    def get(self, year: int) -> list[frozenset[str]]:
+        """The word sets of that year's unmatched titles of at least MIN_GUARD_WORDS words."""
+        words = self._words.get(year)
+        if words is None:
+            split = (frozenset(title_key(name).split()) for name in self._names.get(year, ()))
+            words = self._words[year] = [w for w in split if len(w) >= MIN_GUARD_WORDS]
+        return words
 
 
 def _int_or_none(value: object) -> int | None:

@@ -12,7 +12,7 @@ from scipy.optimize import nnls
 from sklearn.decomposition import NMF
 from sklearn.exceptions import ConvergenceWarning
 
-from recommender.foldin import FoldIn, NNLSGram
+from recommender.foldin import FoldIn, NNLSGram, gram_matrix
 
 N_USERS, N_FILMS = 300, 2000
 
@@ -178,3 +178,56 @@ def test_components_are_not_copied(tmp_path):
     np.testing.assert_allclose(fold.scores(w), w @ h.astype(np.float64), rtol=1e-5, atol=1e-7)
     # An in-memory array is kept as the same object too.
     assert FoldIn(h).components is h
+
+
+def test_fold_keeps_the_columns_it_gathered():
+    """ranking reuses them for its kernel: they must be exactly H's columns of the user's films,
+    in column order, with ``order`` mapping them back to the user's own order."""
+    rng = np.random.default_rng(11)
+    h = rng.gamma(0.3, 1.0, (12, 500)).astype(np.float32)
+    fold = FoldIn(h)
+    idx = np.array([400, 3, 250, 17, 499, 0])
+    vals = rng.uniform(0.1, 1.0, idx.size)
+    folded = fold.fold(idx, vals)
+    np.testing.assert_array_equal(folded.order, [5, 1, 3, 2, 0, 4])
+    np.testing.assert_array_equal(folded.columns, h[:, [0, 3, 17, 250, 400, 499]])
+    np.testing.assert_array_equal(folded.columns[:, np.argsort(folded.order)], h[:, idx])
+    np.testing.assert_array_equal(folded.w, fold.transform(idx, vals))
+    ref, _ = nnls(h.T.astype(np.float64), dense_row(idx, vals, 500))
+    np.testing.assert_allclose(folded.w, ref, atol=1e-6 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("n_active", [0, 1, 20, 21, 22, 64])
+def test_scores_read_only_the_active_rows_when_few(n_active: int):
+    """Up to a third of the components active, ``w H`` reads only their rows (in blocks of
+    columns): a NaN in a row whose weight is 0 never reaches the scores. Past a third it is
+    one product over all of H, whose NaN rows then do (0 x NaN is NaN)."""
+    rng = np.random.default_rng(n_active)
+    k, n_films = 64, 30_000  # 20 active rows of 30,000 float32: three blocks of columns
+    h = rng.gamma(0.3, 1.0, (k, n_films)).astype(np.float32)
+    active = np.sort(rng.choice(k, n_active, replace=False))
+    w = np.zeros(k)
+    w[active] = rng.uniform(0.1, 2.0, n_active)
+    want = w[active] @ h[active].astype(np.float64)
+    fold = FoldIn(h)
+    got = fold.scores(w)
+    assert got.dtype == np.float32 and got.shape == (n_films,)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    if n_active == 0:
+        np.testing.assert_array_equal(got, np.zeros(n_films, dtype=np.float32))
+    inactive = np.setdiff1d(np.arange(k), active)
+    if inactive.size:
+        h[inactive[:3]] = np.nan  # the fold-in's H is this array: rows scores must not read
+        poisoned = fold.scores(w)
+        if n_active <= k / 3:
+            np.testing.assert_array_equal(poisoned, got)
+        else:
+            assert np.isnan(poisoned).all()
+
+
+def test_gram_matrix_is_h_ht_whatever_the_block_size():
+    rng = np.random.default_rng(12)
+    h = rng.gamma(0.3, 1.0, (7, 1_001)).astype(np.float32)
+    h64 = h.astype(np.float64)
+    for chunk_bytes in (1, 8 * 7 * 100, 1 << 20):  # one column, 100 columns, all at once
+        np.testing.assert_allclose(gram_matrix(h, chunk_bytes), h64 @ h64.T, rtol=1e-12)

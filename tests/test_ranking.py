@@ -1,5 +1,5 @@
-"""ranking.rank: the vectorised stars and reasons equal the one-film functions, and a request
-never copies the item matrix."""
+"""ranking.rank: the vectorised stars and reasons equal the one-film functions, explaining a few
+candidates equals explaining them all, and a request never copies the item matrix."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from recommender.ranking import (
     SHRINK,
     UserVector,
     _drivers,
+    _kernel,
     _predict_stars_rows,
     _top_rows,
+    candidates,
+    explain,
     rank,
 )
 from recommender.scaling import fit_user_scale
@@ -141,3 +144,83 @@ def test_a_user_who_liked_nothing_gets_films_without_reasons():
     ranked = rank(FoldIn(components), user, np.zeros(300, dtype=bool), 5)
     assert len(ranked) == 5
     assert all(r.drivers == () for r in ranked)
+
+
+def random_user(rng: np.random.Generator, n_films: int, n_rated: int) -> UserVector:
+    positions = rng.choice(n_films, n_rated, replace=False)
+    stars = rng.choice(np.arange(1, 11) / 2, n_rated)
+    stars[rng.random(n_rated) < 0.1] = np.nan
+    return user_of(stars, positions)
+
+
+def test_the_kernel_from_the_fold_ins_columns_is_the_formula():
+    """K = H_Aᵀ G_AA⁻¹ H_A over the active set, columns in the user's own order (the fold-in
+    gathered them in column order)."""
+    rng = np.random.default_rng(6)
+    components = rng.gamma(0.3, 1.0, (24, 3_000)).astype(np.float32)
+    foldin = FoldIn(components)
+    user = random_user(rng, 3_000, 200)
+    folded = foldin.fold(user.positions, user.values)
+    active = np.flatnonzero(folded.w > 0)
+    assert 0 < active.size < 24
+    cols = np.array([5, 2_999, 17, 1_000])
+    h = components.astype(np.float64)
+    gram = foldin.solver.gram[np.ix_(active, active)]
+    want = h[np.ix_(active, cols)].T @ np.linalg.solve(gram, h[np.ix_(active, user.positions)])
+    got = _kernel(foldin, folded, cols)
+    assert got.shape == (4, 200)
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
+
+
+def test_explaining_some_candidates_equals_explaining_all():
+    """What the service relies on to explain only the films it shows."""
+    rng = np.random.default_rng(7)
+    components = rng.gamma(0.3, 1.0, (16, 2_000)).astype(np.float32)
+    foldin = FoldIn(components, film_bias=rng.normal(scale=0.3, size=2_000))
+    user = random_user(rng, 2_000, 300)
+    exclude = np.zeros(2_000, dtype=bool)
+    exclude[user.positions] = True
+    everything = rank(foldin, user, exclude, 100)
+    found = candidates(foldin, user, exclude, 100)
+    np.testing.assert_array_equal(found.positions, [r.position for r in everything])
+    assert not np.isin(found.positions, user.positions).any()
+    rows = np.array([0, 1, 7, 42, 99])
+    some = explain(foldin, user, found, rows)
+    assert [r.position for r in some] == [everything[i].position for i in rows]
+    for got, want in zip(some, (everything[i] for i in rows), strict=True):
+        assert got.score == want.score
+        assert got.stars == pytest.approx(want.stars, abs=1e-9)
+        assert [j for j, _ in got.drivers] == [j for j, _ in want.drivers]
+        assert [v for _, v in got.drivers] == pytest.approx([v for _, v in want.drivers])
+    assert explain(foldin, user, found, np.array([], dtype=np.intp)) == []
+
+
+def test_the_service_shows_what_explaining_the_whole_pool_would(service, letterboxd_dir):
+    """recommend_films explains only the blocks the first n films come from; the list is the
+    one the whole pool of 300, seen-guarded and block-ordered, gives."""
+    from functools import partial
+
+    from recommender.filters import ListFilters
+    from recommender.service import POOL_FACTOR, POOL_SIZE, UnmatchedTitles, shown_order
+
+    export = service.read_export_file(letterboxd_dir / "real" / "ratings_2022_empty_year_crlf.csv")
+    films, _ = service.user_films(export)
+    user, used = service.user_vector(films)
+    for n in (1, 10, 25):
+        for filters in (ListFilters(), ListFilters(obscurity=0.8)):
+            got = service.recommend_films(films, n=n, filters=filters)
+            exclude = service._exclusions(films, False, ()) | ~service.facts.allowed(filters)
+            adjust = partial(service.facts.adjust, obscurity=filters.obscurity)
+            pool = rank(
+                service.foldin, user, exclude, max(POOL_SIZE, POOL_FACTOR * n), adjust=adjust
+            )
+            unmatched = UnmatchedTitles(films)
+            pool = [r for r in pool if not service._probably_seen(r.position, unmatched)]
+            want = [
+                service._dress(i + 1, r, user, used, films.watchlist_ids)
+                for i, r in enumerate(shown_order(pool)[:n])
+            ]
+            assert len(got.items) == n
+            assert [(r.movie_id, r.predicted_stars, r.reason) for r in got.items] == [
+                (r.movie_id, r.predicted_stars, r.reason) for r in want
+            ]

@@ -290,6 +290,18 @@ def test_letterboxd_url_falls_back_to_imdb(crime_all: RecommendationResult):
     assert replace(heat, tmdb_id=None, imdb_id=None).letterboxd_url is None
 
 
+def test_only_duplicate_rows_say_so_rather_than_nothing_matched(service: RecommenderService):
+    rows = [f"2024-01-01,The Matrix,1999,https://boxd.it/s{k},4" for k in range(300)]
+    export = service.read_export(csv_text(RATINGS_HEADER, *rows).encode(), "ratings.csv")
+    with pytest.raises(BoxdrecError) as info:
+        service.recommend(export)
+    assert str(info.value) == (
+        "None of the 300 films in your export could be used: 300 rows land on a MovieLens film "
+        "another row also names, so there is no telling which is meant. Upload your export as "
+        "Letterboxd made it (each film once)."
+    )
+
+
 def test_nothing_matches(service: RecommenderService):
     export = service.read_export(
         csv_text(
