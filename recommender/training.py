@@ -21,6 +21,8 @@ from recommender.scaling import SCALINGS, training_values, user_weights
 
 log = logging.getLogger(__name__)
 
+INITS = ("nndsvd", "random")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -49,6 +51,10 @@ class TrainConfig:
     # is damped by their activity (0: not at all; see scaling.user_weights).
     scaling: str = "zscore"
     user_weight: float = 0.0
+    # How the fit starts: "nndsvd" (scikit-learn's default for this solver; needs
+    # n_components <= min(users, films)) or "random" (scikit-learn's random start, any
+    # n_components: the notebook's 370 components on its 229 users need it).
+    init: str = "nndsvd"
 
     def validate(self) -> None:
         if not 0.0 <= self.user_min_percentile <= self.user_max_percentile <= 1.0:
@@ -64,6 +70,8 @@ class TrainConfig:
             raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}")
         if not 0.0 <= self.user_weight <= 1.0:
             raise ValueError("user_weight must be between 0 and 1")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}")
 
 
 @dataclass
@@ -213,7 +221,7 @@ ProgressFn = Callable[[int, int, float], None]
 
 
 def fit_nmf(x: sp.csr_matrix, cfg: TrainConfig, progress: ProgressFn | None = None) -> FitResult:
-    """scikit-learn's coordinate-descent NMF (nndsvd init), reporting progress in chunks.
+    """scikit-learn's coordinate-descent NMF (nndsvd or random start), reporting progress in chunks.
 
     The updates are scikit-learn's ``solver="cd"`` ones, computed by ``recommender.nmf`` in row
     blocks on every core (the same W and H to rounding, several times faster). We stop when a
@@ -221,17 +229,21 @@ def fit_nmf(x: sp.csr_matrix, cfg: TrainConfig, progress: ProgressFn | None = No
     (relative) or at ``max_iter`` iterations.
     """
     k = cfg.n_components
-    if k > min(x.shape):
+    if cfg.init == "nndsvd" and k > min(x.shape):
         # nndsvd needs k <= min(users, films); a silent cap would record a setting never used.
         raise ValueError(
             f"n_components {k} is more than the filtered matrix allows ({x.shape[0]} users x "
-            f"{x.shape[1]} films): use at most {min(x.shape)}"
+            f"{x.shape[1]} films): use at most {min(x.shape)}, or init='random'"
         )
     start = time.perf_counter()
+    x = _canonical_csr(x)
     # X and Xᵀ are split over the threads once, for the start and for every iteration.
-    with SparseProducts(_canonical_csr(x)) as xs:
-        w, h = nndsvd(xs, k, cfg.random_state)
-        log.info("nndsvd start in %.1f s", time.perf_counter() - start)
+    with SparseProducts(x) as xs:
+        if cfg.init == "random":
+            w, h = random_start(x, k, cfg.random_state)
+        else:
+            w, h = nndsvd(xs, k, cfg.random_state)
+        log.info("%s start in %.1f s", cfg.init, time.perf_counter() - start)
         cd = CoordinateDescent(xs, w, h)
         done, history = 0, []
         while done < cfg.max_iter:
@@ -246,6 +258,17 @@ def fit_nmf(x: sp.csr_matrix, cfg: TrainConfig, progress: ProgressFn | None = No
                 break
         w, h = cd.w, cd.h
     return FitResult(h, w, done, history[-1], history, time.perf_counter() - start)
+
+
+def random_start(x: sp.csr_matrix, k: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's ``init="random"``: ``|N(0, 1)|`` scaled by ``sqrt(mean(X) / k)``, H drawn
+    before W from one ``RandomState``, so the same start as ``NMF(init="random")``."""
+    n_users, n_films = x.shape
+    avg = np.sqrt(float(x.sum()) / (n_users * n_films) / k)
+    rng = np.random.RandomState(random_state)
+    h = np.abs(avg * rng.standard_normal(size=(k, n_films)))
+    w = np.abs(avg * rng.standard_normal(size=(n_users, k)))
+    return w, h
 
 
 def train(

@@ -4,33 +4,53 @@ regression run of the real protocol on ml-latest-small with metric floors (never
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
+import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recommender.cli import main
 from recommender.evaluation import metrics
 from recommender.evaluation.baselines import Ease, Popularity, _mirror, ease_weights, gram
+from recommender.evaluation.nmf import NMFRecommender, train_nmf
 from recommender.evaluation.recommenders import Universe, lookup, top_k
-from recommender.evaluation.report import format_report, write_outputs
-from recommender.evaluation.scoring import eval_users
+from recommender.evaluation.report import SWEEP_COLUMNS, format_report, write_outputs
+from recommender.evaluation.scoring import eval_users, score_model
 from recommender.evaluation.split import MIN_USER_RATINGS, split_users
-from recommender.evaluation.sweep import choose, grid, markdown_table
-from recommender.evidence import POLICY
+from recommender.evaluation.sweep import (
+    Variant,
+    choose,
+    grid,
+    markdown_table,
+    run_sweep,
+    validation_splits,
+)
+from recommender.evidence import POLICIES, POLICY
 from recommender.training import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
-# Measured on ml-latest-small, seed 0 (docs/evaluation.md): recall@20 0.317, recall@50 0.439,
-# NDCG@100 0.334, RMSE 0.959; 1.75x popularity's recall@20 and 0.93x EASE's. The floors sit a
-# little under, so a regression fails and rounding across machines does not.
-OURS_FLOORS = {"recall@20": 0.30, "recall@50": 0.42, "ndcg@100": 0.32, "rmse": 0.90}
-# The issue asked for 2x; on this data even EASE reaches only 1.88x (docs/evaluation.md).
-POPULARITY_MULTIPLE = 1.7
+# The regression test judges the mean over these held-out draws: one seed's 120 users move
+# recall@20 by about ±0.02 and the ratio to popularity by ±0.15, enough to flip a verdict.
+SEEDS = (0, 1, 2, 3, 4)
+# Measured over seeds 0-4 with these settings (docs/evaluation.md, "The CI regression test"),
+# mean ± standard error over the seeds: recall@20 0.331 ± 0.009, recall@50 0.450 ± 0.012,
+# NDCG@100 0.356 ± 0.008, RMSE 0.831 ± 0.013; ours / EASE 0.904 (per seed 0.86-0.94), ours /
+# popularity 1.84 (1.69-1.97). Each floor sits 2-3 standard errors under its mean: rounding
+# or a lucky draw cannot decide it, and a broken fold-in breaks it (values misaligned with the
+# user's films: recall@20 0.306 over the seeds, 1.69x popularity).
+MEAN_FLOORS = {"recall@20": 0.31, "recall@50": 0.42, "ndcg@100": 0.335}
+MEAN_RMSE_CEILING = 0.87
+EASE_MULTIPLE = 0.86  # the mean over seeds of ours / EASE (recall@20); the issue's target: 0.9
+POPULARITY_MULTIPLE = 1.72  # the same against popularity (the issue asked for 2; not met)
+WORST_SEED_POPULARITY_MULTIPLE = 1.6  # every single seed
 METRIC_KEYS = ("recall@20", "recall@50", "ndcg@100", "coverage", "mean_popularity", "rmse")
 
 
@@ -205,6 +225,52 @@ def test_gram_and_mirror_work_a_block_at_a_time():
         np.testing.assert_array_equal(half, full)
 
 
+def test_trials_table_gives_each_settings_paired_difference_from_the_default():
+    from recommender.evaluation.trials import table
+
+    def row(setting: str, per_draw: list[float]) -> dict:
+        metrics = {"recall@50": 0.5, "ndcg@100": 0.4, "coverage": 0.03, "rmse": 0.9}
+        return {"setting": setting, "policy": POLICY, "recall@20": float(np.mean(per_draw)),
+                "per_draw": per_draw, **metrics}  # fmt: skip
+
+    rows = [row("default", [0.30, 0.32, 0.34]), row("k=192", [0.31, 0.32, 0.36])]
+    text = table(rows, {"popularity": [0.15, 0.16, 0.17], "EASE": [0.30, 0.32, 0.34]})
+    lines = text.splitlines()
+    assert lines[2].startswith("| default | liked | 0.320 |") and lines[2].endswith("| – | – |")
+    diff = np.array([0.01, 0.0, 0.02])
+    se = diff.std(ddof=1) / np.sqrt(3)
+    ratio = np.mean(np.array([0.31, 0.32, 0.36]) / np.array([0.15, 0.16, 0.17]))
+    assert lines[3].endswith(f"| {ratio:.2f} | +0.0100 ± {se:.4f} | 2/3 |")
+    assert lines[-1] == (
+        "Popularity 0.160, EASE (λ=100) 0.320 = 2.00 × popularity (mean over 3 draws)."
+    )
+
+
+# -- the notebook's recipe at 370 components: the random start ---------------------------------
+
+
+def test_random_start_is_scikit_learns_and_allows_more_components_than_users():
+    """The notebook's filters leave fewer users than its 370 components; nndsvd cannot start
+    such a fit, scikit-learn's random start can, and ``init="random"`` draws the same one."""
+    from sklearn.decomposition._nmf import _initialize_nmf
+
+    from recommender.training import fit_nmf, random_start
+
+    rng = np.random.default_rng(4)
+    x = sp.csr_matrix(rng.random((6, 30)) * (rng.random((6, 30)) < 0.4))
+    w, h = random_start(x, 9, random_state=3)
+    w_sk, h_sk = _initialize_nmf(x, 9, init="random", random_state=3)
+    np.testing.assert_allclose(w, w_sk)
+    np.testing.assert_allclose(h, h_sk)
+    with pytest.raises(ValueError, match=r"use at most 6, or init='random'"):
+        fit_nmf(x, TrainConfig(n_components=9, max_iter=10))
+    fit = fit_nmf(x, TrainConfig(n_components=9, max_iter=200, init="random", random_state=3))
+    assert fit.components.shape == (9, 30) and fit.user_factors.shape == (6, 9)
+    assert fit.loss < 0.05 * np.sqrt(x.multiply(x).sum())  # 9 components reproduce 6 users
+    with pytest.raises(ValueError, match="init must be one of nndsvd, random"):
+        TrainConfig(init="svd").validate()
+
+
 # -- the sweep and the report ------------------------------------------------------------------
 
 
@@ -236,21 +302,78 @@ def test_markdown_table_formats_floats_and_gaps():
     assert text.splitlines() == ["| a | b | c |", "| --- | --- | --- |", "| 0.123 | – | x |"]
 
 
+def test_sweep_writes_its_table_csv_and_a_png_plot(tmp_path: Path):
+    """``run_sweep`` + ``write_outputs`` on a tiny grid: one row per baseline and per (setting,
+    fold-in policy), the values those models score, the same values in the table and the CSV,
+    and a real PNG of the plot's size (11 x 3.4 inches at 80 dpi)."""
+    ratings = _synthetic(n_users=80, seed=5)
+    split = split_users(ratings, seed=0)
+    base = TrainConfig(n_components=4, max_iter=30)
+    variants = [Variant(f"zscore k={k}", "zscore", replace(base, n_components=k)) for k in (4, 8)]
+    draws = validation_splits(split, 1)
+    rows = run_sweep(variants, draws, ease_lambdas=(10.0,))
+    assert [(r["variant"], r["policy"]) for r in rows] == [
+        ("popularity", "–"),
+        ("EASE λ=10", "–"),
+        *((v.label, p) for v in variants for p in POLICIES),
+    ]
+    # With one draw each row is that draw's score: retrain one setting and score it again.
+    [draw] = draws
+    universe = Universe.from_ratings(draw.train)
+    users = eval_users(draw.foldin, draw.target)
+    model = NMFRecommender("again", train_nmf("again", draw.train, variants[1].cfg))
+    again = score_model(model, users, universe)
+    row = next(r for r in rows if r["variant"] == "zscore k=8" and r["policy"] == POLICY)
+    for m in METRIC_KEYS:
+        assert row[m] == pytest.approx(again[m], abs=1e-9)
+    assert (row["k"], row["scaling"], row["users"]) == (8, "zscore", "all")
+
+    sweep = {"rows": rows, "chosen": choose(rows), "policy": POLICY, "repeats": 1}
+    report = {"protocol": {}, "models": [], "sweep": sweep}
+    paths = write_outputs(report, tmp_path / "out")
+    assert [p.name for p in paths] == ["report.json", "sweep.csv", "sweep.md", "sweep.png"]
+    table = (tmp_path / "out" / "sweep.md").read_text().splitlines()
+    main_rows = [r for r in rows if r["policy"] in ("–", POLICY)]
+    cells = [line.split(" | ") for line in table if line.startswith("| ") and "---" not in line]
+    by_variant = {c[0].lstrip("| "): c for c in cells[1 : 1 + len(main_rows)]}
+    assert list(by_variant) == [r["variant"] for r in main_rows]
+    recall_col = list(SWEEP_COLUMNS).index("recall@20")
+    for r in main_rows:
+        assert by_variant[str(r["variant"])][recall_col] == f"{r['recall@20']:.3f}"
+    with (tmp_path / "out" / "sweep.csv").open() as f:
+        written = list(csv.DictReader(f))
+    assert len(written) == len(rows)
+    assert [float(w["recall@20"]) for w in written] == pytest.approx([r["recall@20"] for r in rows])
+    png = (tmp_path / "out" / "sweep.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    assert struct.unpack(">II", png[16:24]) == (880, 272)
+
+
 # -- the real protocol on ml-latest-small: the CI regression test ------------------------------
+
+
+SETTINGS_KW = {"models": ("popularity", "ease", "ours"), "ease_lambdas": (100.0,)}
 
 
 @pytest.fixture(scope="module")
 def evaluation(small_ratings: pd.DataFrame, letterboxd_dir: Path):
-    """The evaluation as `boxdrec evaluate` runs it, less the notebook's recipe (slow) and
-    with EASE at the λ the full run chooses on ml-latest-small (100) instead of tuning it."""
+    """The evaluation as `boxdrec evaluate` runs it (seed 0), less the notebook's recipe (slow)
+    and with EASE at the λ the full run chooses on ml-latest-small (100) instead of tuning it."""
     from recommender.evaluation.run import EvalSettings, run_evaluation
 
-    settings = EvalSettings(
-        models=("popularity", "ease", "ours"),
-        ease_lambdas=(100.0,),
-        gold_dir=letterboxd_dir / "gold",
-    )
+    settings = EvalSettings(**SETTINGS_KW, gold_dir=letterboxd_dir / "gold")
     return run_evaluation(small_ratings, settings)
+
+
+@pytest.fixture(scope="module")
+def across(small_ratings: pd.DataFrame, evaluation) -> dict:
+    """The same models on every seed of ``SEEDS`` (seed 0's run reused), as `--seeds` runs
+    them: each metric's mean and standard error over seeds, and each target ratio per seed."""
+    from recommender.evaluation.run import EvalSettings
+    from recommender.evaluation.seeds import across_seeds
+
+    settings = EvalSettings(**SETTINGS_KW)
+    return across_seeds(small_ratings, settings, SEEDS, first=evaluation.report)
 
 
 def _by_name(rows: list[dict]) -> dict[str, dict]:
@@ -258,30 +381,35 @@ def _by_name(rows: list[dict]) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_ours_beats_popularity_and_stays_near_ease(evaluation):
+def test_ours_beats_popularity_and_stays_near_ease(evaluation, across):
     rows = _by_name(evaluation.report["models"])
     for row in rows.values():
         assert set(METRIC_KEYS) <= set(row)
     ours, pop, ease = rows["ours"], rows["popularity"], rows["EASE"]
     assert ours["users"] == pop["users"] == ease["users"] > 100
-    assert ours["recall@20"] >= 0.9 * ease["recall@20"]
-    assert ours["recall@20"] >= POPULARITY_MULTIPLE * pop["recall@20"]
-    # Floors a little under what was measured (docs/evaluation.md), so a regression shows.
-    assert ours["recall@20"] >= OURS_FLOORS["recall@20"]
-    assert ours["recall@50"] >= OURS_FLOORS["recall@50"]
-    assert ours["ndcg@100"] >= OURS_FLOORS["ndcg@100"]
     assert ours["coverage"] > 2 * pop["coverage"]
     assert ours["mean_popularity"] < pop["mean_popularity"]
-    assert ours["rmse"] < OURS_FLOORS["rmse"]  # stars, on the held-out ratings
-    # Predicted stars beat the user's own mean (what popularity predicts) by a clear margin.
-    assert ours["rmse"] < pop["rmse"] - 0.05
-    # The list as the service shows it (blocks of ten by stars) keeps the model's hits.
-    shown = rows["ours (as shown)"]
-    assert shown["recall@20"] >= 0.98 * ours["recall@20"]
-    assert shown["recall@20"] >= POPULARITY_MULTIPLE * pop["recall@20"]
-    assert ease["recall@20"] >= 0.30 and pop["recall@20"] >= 0.15  # the baselines are sane
-    targets = evaluation.report["targets"]
-    assert targets["recall@20 / EASE"]["met"]
+    # The list as the service shows it (blocks of ten by stars) keeps the model's first 20.
+    assert rows["ours (as shown)"]["recall@20"] == pytest.approx(ours["recall@20"])
+
+    # The verdicts on the mean over seeds, with floors a margin under what was measured: a
+    # lucky or unlucky draw cannot decide them, and a real regression still breaks them.
+    assert across["seeds"] == list(SEEDS)
+    mean = _by_name(across["models"])
+    for metric, floor in MEAN_FLOORS.items():
+        assert mean["ours"][metric] >= floor, metric
+    assert mean["ours"]["rmse"] < MEAN_RMSE_CEILING  # stars, on the held-out ratings
+    # Predicted stars beat the user's own mean (what popularity predicts), over the draws.
+    assert mean["ours"]["rmse"] < mean["popularity"]["rmse"] - 0.05
+    targets = across["targets"]
+    to_ease = targets["recall@20 ours / EASE"]
+    to_pop = targets["recall@20 ours / popularity"]
+    assert len(to_ease["per_seed"]) == len(to_pop["per_seed"]) == len(SEEDS)
+    assert to_ease["mean"] >= EASE_MULTIPLE
+    assert to_pop["mean"] >= POPULARITY_MULTIPLE
+    assert min(to_pop["per_seed"]) >= WORST_SEED_POPULARITY_MULTIPLE
+    # The baselines are sane on every draw (a broken split or metric would move them too).
+    assert mean["EASE"]["recall@20"] >= 0.33 and 0.15 <= mean["popularity"]["recall@20"] <= 0.22
 
 
 @pytest.mark.slow

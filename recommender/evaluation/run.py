@@ -223,9 +223,10 @@ def _ease_validation(split: Split, settings: EvalSettings) -> list[dict[str, Any
 def _notebook(
     train: pd.DataFrame, settings: EvalSettings, notes: list[str], say: Say
 ) -> NMFRecommender | None:
-    """The notebook's recipe, its components capped at what its filters leave (nndsvd needs
-    k ≤ users); skipped when its filters leave so many ratings that the fit would take hours,
-    unless it is the only model asked for."""
+    """The notebook's recipe at its 370 components; skipped when its filters leave so many
+    ratings that the fit would take hours, unless it is the only model asked for. When its
+    filters leave fewer users than components, nndsvd cannot start the fit (it needs
+    k <= users), so it starts from scikit-learn's random start instead, still at 370."""
     filtered, _ = apply_filters(train, NOTEBOOK)
     if len(filtered) > NOTEBOOK_MAX_RATINGS and settings.models != ("notebook",):
         notes.append(
@@ -234,14 +235,18 @@ def _notebook(
         )
         return None
     shape = (filtered["userId"].nunique(), filtered["movieId"].nunique())
-    k = min(NOTEBOOK.n_components, *shape)
-    if k < NOTEBOOK.n_components:
+    cfg = replace(NOTEBOOK, dataset=settings.dataset)
+    if NOTEBOOK.n_components > min(shape):
+        cfg = replace(cfg, init="random")
         notes.append(
-            f"notebook recipe: its filters leave {shape[0]} users x {shape[1]} films, so "
-            f"370 components cannot be fitted (nndsvd needs k <= users); used k={k}"
+            f"notebook recipe: its filters leave {shape[0]} users x {shape[1]} films, fewer "
+            f"users than its {NOTEBOOK.n_components} components, so nndsvd cannot start the "
+            "fit; it was fitted at 370 components from a random start (init='random')"
         )
-    say(f"  notebook recipe: {shape[0]} users x {shape[1]} films, k={k}")
-    cfg = replace(NOTEBOOK, dataset=settings.dataset, n_components=k)
+    say(
+        f"  notebook recipe: {shape[0]} users x {shape[1]} films, k={cfg.n_components}, "
+        f"{cfg.init} start"
+    )
     return NMFRecommender(
         "notebook",
         train_nmf("notebook", train, cfg),
