@@ -123,10 +123,35 @@ class Settings(BaseSettings):
 def settings_error_line(error: ValidationError) -> str:
     """One line naming the setting at fault, in the environment variable's own name."""
     problems = []
+    token_missing = False
     for item in error.errors(include_url=False):
         name = str(item["loc"][0]) if item["loc"] else "settings"
         if name == "DISCORD_TOKEN" and item["type"] == "missing":
-            return "DISCORD_TOKEN is not set; put it in .env or the environment (see .env.example)."
+            token_missing = True
+            continue
         # Never echo the input: it could be the token.
-        problems.append(f"{name}: {item['msg']}")
+        problems.append(_problem(name, item["type"], item.get("ctx") or {}, item["msg"]))
+    if token_missing:
+        problems.insert(0, "DISCORD_TOKEN is not set; put it in .env or the environment")
     return "; ".join(problems) + " (see .env.example)."
+
+
+def _problem(name: str, kind: str, ctx: dict[str, object], message: str) -> str:
+    """The CLI's wording for the common mistakes (``boxdrec`` says the same of the limits)."""
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return f"{name} must be a whole number" + (" above 0" if name in _POSITIVE_INTS else "")
+    if kind == "greater_than" and name in _POSITIVE_INTS:
+        return f"{name} must be a whole number above 0"
+    if kind == "greater_than" and "gt" in ctx:
+        return f"{name} must be above {ctx['gt']}"
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return f"{name} must be a number"
+    return f"{name}: {message}"
+
+
+# Settings that take whole numbers above 0 (PositiveInt), by their variable's name.
+_POSITIVE_INTS = frozenset(
+    str(field.validation_alias)
+    for field in Settings.model_fields.values()
+    if field.annotation is int and any(getattr(m, "gt", None) == 0 for m in field.metadata)
+)

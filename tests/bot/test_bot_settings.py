@@ -109,9 +109,37 @@ def test_a_bad_value_names_the_variable_but_not_the_value(
     with pytest.raises(ValidationError) as caught:
         Settings()
     line = settings_error_line(caught.value)
-    assert "BOXDREC_MAX_CONCURRENT_JOBS: Input should be a valid integer" in line
-    assert "LOG_LEVEL" in line and line.endswith("(see .env.example).")
-    assert "lots-of-them" not in line and "\n" not in line
+    assert line.startswith("BOXDREC_MAX_CONCURRENT_JOBS must be a whole number above 0; LOG_LEVEL")
+    assert line.endswith("(see .env.example).")
+    assert "lots-of-them" not in line and "chatty" not in line and "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"DISCORD_TOKEN": "t", "BOXDREC_MAX_ROWS": "0"},
+            "BOXDREC_MAX_ROWS must be a whole number above 0 (see .env.example).",
+        ),
+        (
+            {"DISCORD_TOKEN": "t", "BOXDREC_RETENTION_DAYS": "soon"},
+            "BOXDREC_RETENTION_DAYS must be a number (see .env.example).",
+        ),
+        (
+            {"BOXDREC_MAX_ROWS": "abc"},
+            "DISCORD_TOKEN is not set; put it in .env or the environment; BOXDREC_MAX_ROWS must "
+            "be a whole number above 0 (see .env.example).",
+        ),
+    ],
+)
+def test_bad_settings_read_like_the_cli_and_all_are_named(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], line: str
+):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert settings_error_line(caught.value) == line
 
 
 def test_endpoints_are_applied_only_when_set(monkeypatch: pytest.MonkeyPatch):
