@@ -143,10 +143,17 @@ def _problem(name: str, kind: str, ctx: dict[str, object], message: str) -> str:
     if kind == "greater_than" and name in _POSITIVE_INTS:
         return f"{name} must be a whole number above 0"
     if kind == "greater_than" and "gt" in ctx:
-        return f"{name} must be above {ctx['gt']}"
+        return f"{name} must be above {_number(ctx['gt'])}"
+    if kind == "less_than_equal" and "le" in ctx:
+        return f"{name} must be at most {_number(ctx['le'])}"
     if kind in ("float_parsing", "float_type", "finite_number"):
         return f"{name} must be a number"
     return f"{name}: {message}"
+
+
+def _number(value: object) -> str:
+    """36500.0 as 36500, 0.5 as 0.5."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # Settings that take whole numbers above 0 (PositiveInt), by their variable's name.

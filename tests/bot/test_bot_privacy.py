@@ -377,11 +377,19 @@ def test_database_and_retention_settings(monkeypatch: pytest.MonkeyPatch, tmp_pa
     settings = Settings()
     assert (settings.database, settings.retention_days) == (tmp_path / "x.sqlite3", 7.5)
 
-    for bad in ("0", "-3", "inf", "soon"):
+    for bad, problem in (
+        ("0", "must be above 0"),
+        ("-3", "must be above 0"),
+        ("inf", "must be a number"),
+        ("soon", "must be a number"),
+        ("99999", "must be at most 36500"),
+    ):
         monkeypatch.setenv("BOXDREC_RETENTION_DAYS", bad)
         with pytest.raises(ValidationError) as caught:
             Settings()
-        assert settings_error_line(caught.value).startswith("BOXDREC_RETENTION_DAYS: ")
+        assert settings_error_line(caught.value) == (
+            f"BOXDREC_RETENTION_DAYS {problem} (see .env.example)."
+        )
 
 
 # -- the hourly purge --------------------------------------------------------------------------
