@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -126,3 +126,13 @@ class Launcher:
         for proc in self.started:
             proc.stop()
             proc.fake.stop()
+
+
+def connected_bot(fake: FakeDiscord, env: dict[str, str], workdir: Path) -> Iterator[BotProcess]:
+    """A bot process started with ``env``, yielded once it is connected; stopped after."""
+    proc = BotProcess(fake, env, [], workdir)
+    try:
+        proc.wait_connected()
+        yield proc
+    finally:
+        proc.stop()

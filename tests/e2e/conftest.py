@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bot_process import BotProcess, Launcher, bot_env
+from bot_process import BotProcess, Launcher, bot_env, connected_bot
 from fake_discord import FakeDiscord
 
 
@@ -32,12 +32,7 @@ def bot(
 ) -> Iterator[BotProcess]:
     """The bot, logged in and connected to ``fake``, with no per-user cooldown."""
     workdir = tmp_path_factory.mktemp("bot")
-    proc = BotProcess(fake, bot_env(fake, movielens_dir, small_model_dir), [], workdir)
-    try:
-        proc.wait_connected()
-        yield proc
-    finally:
-        proc.stop()
+    yield from connected_bot(fake, bot_env(fake, movielens_dir, small_model_dir), workdir)
 
 
 @pytest.fixture

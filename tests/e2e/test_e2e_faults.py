@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_process import BotProcess, Launcher, bot_env
+from bot_process import BotProcess, Launcher, bot_env, connected_bot
 from e2e_helpers import Reply, ask, callback, reply
 from fake_discord import FakeDiscord
 
@@ -48,12 +48,7 @@ def bot(
     """The module's bot: no cooldown, one worker and one request per user (see above)."""
     workdir = tmp_path_factory.mktemp("faults")
     env = bot_env(fake, movielens_dir, small_model_dir, **STRICT)
-    proc = BotProcess(fake, env, [], workdir)
-    try:
-        proc.wait_connected()
-        yield proc
-    finally:
-        proc.stop()
+    yield from connected_bot(fake, env, workdir)
 
 
 def export_bytes(letterboxd_dir: Path, name: tuple[str, str] = EXPORT) -> bytes:
