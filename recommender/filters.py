@@ -147,7 +147,10 @@ class FilmFacts:
         if obscurity <= 0:
             return scores
         exponent = MAX_POPULARITY_EXPONENT * min(obscurity, 1.0)
-        return scores / np.power(self.popularity + 1.0, exponent)
+        tilt = np.power(self.popularity + 1.0, exponent)
+        # A blended score (ranking.user_scores) can be negative: dividing it would lift
+        # popular films instead, so those are multiplied (less-known films still rise).
+        return np.where(scores > 0, scores / tilt, scores * tilt)
 
 
 def decade_range(decade_from: int | None, decade_to: int | None) -> tuple[int | None, int | None]:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from recommender.item_item import ItemItem
+
 _MAX_ITER_FACTOR = 5  # safety valve; block pivoting converges in far fewer steps in practice
 # ``w H`` reads only the rows of H where w > 0 (the NNLS solution is sparse) when at most this
 # share of the components is active; past it one matrix-vector product over H is faster.
@@ -124,8 +126,17 @@ class FoldIn:
     ``components`` may be a read-only memory map; it is never copied per request.
     """
 
-    def __init__(self, components: np.ndarray, film_bias: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        components: np.ndarray,
+        film_bias: np.ndarray | None = None,
+        item_item: ItemItem | None = None,
+    ) -> None:
         self.components = components
+        # The model's item-item half (item_item.py), blended with w H by ranking; None: NMF alone.
+        if item_item is not None and item_item.n_films != components.shape[1]:
+            raise ValueError(f"item_item has {item_item.n_films} films, not {components.shape[1]}")
+        self.item_item = item_item
         # The same memory as a plain ndarray: indexing a memmap goes through its Python-level
         # __getitem__ on every request.
         self._items = np.asarray(components)

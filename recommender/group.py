@@ -46,7 +46,7 @@ from recommender.person import (
     stars_or_nan,
     zscores,
 )
-from recommender.ranking import Ranked
+from recommender.ranking import Ranked, user_scores
 from recommender.service import SHOWN_BLOCK, RecommenderService, stars_text
 from recommender.user_films import UserFilms
 
@@ -243,7 +243,9 @@ def _relevance(
     rows = []
     for who in people:
         assert who.w is not None  # person(strict=True) guarantees it
-        scores = service.facts.adjust(service.foldin.scores(who.w).astype(np.float64), obscurity)
+        assert who.user is not None
+        raw, _ = user_scores(service.foldin, who.user, who.w)
+        scores = service.facts.adjust(raw.astype(np.float64), obscurity)
         best = float(scores[~exclude].max())
         rows.append(scores / best if best > 0 else np.zeros_like(scores))
     relative = np.vstack(rows)

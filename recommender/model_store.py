@@ -84,10 +84,16 @@ class NMFModel:
 
     def positions(self, movie_ids: np.ndarray) -> np.ndarray:
         """Column of each movieId, or -1 when the model does not know the film."""
-        movie_ids = np.asarray(movie_ids, dtype=np.int64)
-        pos = np.searchsorted(self.item_ids, movie_ids)
-        pos = np.minimum(pos, len(self.item_ids) - 1)
-        return np.where(self.item_ids[pos] == movie_ids, pos, -1)
+        return lookup(self.item_ids, movie_ids)
+
+
+def lookup(sorted_ids: np.ndarray, movie_ids: np.ndarray) -> np.ndarray:
+    """Position of each of ``movie_ids`` in ``sorted_ids`` (ascending), -1 when absent."""
+    movie_ids = np.asarray(movie_ids, dtype=np.int64)
+    if sorted_ids.size == 0:
+        return np.full(movie_ids.shape, -1, dtype=np.intp)
+    pos = np.minimum(np.searchsorted(sorted_ids, movie_ids), sorted_ids.size - 1)
+    return np.where(sorted_ids[pos] == movie_ids, pos, -1)
 
 
 def save_model(

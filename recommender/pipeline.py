@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from recommender import config
+from recommender import config, item_item
 from recommender import film_bias as bias_mod
 from recommender.config import ImportLimits
 from recommender.crowd import crowd_stats
@@ -24,6 +24,7 @@ from recommender.download import ensure_dataset
 from recommender.errors import ModelError
 from recommender.film_bias import film_bias
 from recommender.hashing import sha256_file
+from recommender.item_item import fit_item_item
 from recommender.model_store import NMFModel, check_model_name, load_model, save_model
 from recommender.movielens import DEFAULT_DATASET, load_catalogue, read_movies, read_ratings
 from recommender.taste_data import taste_extras
@@ -83,6 +84,14 @@ def train_and_save(
     # Predicted stars start from each film's bias, from every rating like the crowd's (the
     # arrays are stored against the sorted item ids, as save_model sorts the columns).
     extras[bias_mod.ARRAY] = film_bias(ratings, np.sort(matrix.item_ids))
+    # The item-item half (item_item.py): EASE over the model's most-rated films, from every
+    # rating of them (as the film bias).
+    pairs_meta: dict[str, object] = {}
+    if cfg.item_item_weight > 0:
+        if say:
+            say("Fitting the item-item half (EASE)…")
+        pairs, pairs_meta = fit_item_item(ratings, np.sort(matrix.item_ids), cfg.item_item())
+        extras.update(pairs)
     meta = {
         "dataset": cfg.dataset,
         "config": config_dict(cfg),
@@ -102,6 +111,8 @@ def train_and_save(
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **taste_meta,
     }
+    if pairs_meta:
+        meta[item_item.META] = pairs_meta
     return save_model(target, fit.components, matrix.item_ids, matrix.item_counts, meta, extras)
 
 

@@ -48,12 +48,46 @@ class Ranked:
 
 
 @dataclass(frozen=True, slots=True)
+class Blend:
+    """How one user's score was put together: ``score = nmf_scale · (w H) + item_scale ·
+    (item-item sum over the films with a positive value)``. Each half is divided by its spread
+    over every film for this user, so ``ItemItem.weight`` alone sets their balance."""
+
+    nmf_scale: float
+    item_scale: float
+
+
+@dataclass(frozen=True, slots=True)
 class Candidates:
     """A user's top films by score, best first, before their stars and reasons."""
 
     positions: np.ndarray  # model columns
     scores: np.ndarray  # the model's own score of each, before any ``adjust``
     folded: Folded | None  # None when there is no candidate
+    blend: Blend | None = None  # None: the score is NMF's alone
+
+
+def user_scores(foldin: FoldIn, user: UserVector, w: np.ndarray) -> tuple[np.ndarray, Blend | None]:
+    """The model's score of every film for a user folded in as ``w`` (float32), and how its
+    halves were weighed (None when the model has no item-item half or it has nothing to add).
+
+    Only films with a positive value enter the item-item half, each as 1: a film rated below
+    the user's average never pulls its neighbours up (the presence trap, ``evidence``)."""
+    nmf = foldin.scores(w)
+    pairs = foldin.item_item
+    evidence = user.positions[user.values > 0]
+    if pairs is None or evidence.size == 0:
+        return nmf, None
+    other = pairs.scores(evidence)
+    spread_nmf, spread_other = float(nmf.std()), float(other.std())
+    blend = Blend(
+        nmf_scale=1.0 / spread_nmf if spread_nmf > 0 else 0.0,
+        item_scale=pairs.weight / spread_other if spread_other > 0 else 0.0,
+    )
+    if blend.nmf_scale == 0.0 and blend.item_scale == 0.0:
+        return nmf, None
+    scores = nmf.astype(np.float64) * blend.nmf_scale + other * blend.item_scale
+    return scores.astype(nmf.dtype), blend
 
 
 def rank(
@@ -88,7 +122,7 @@ def candidates(
     folded = foldin.fold(user.positions, user.values)
     # As computed (float32 for a float32 model): the order and every score reported are the
     # same as in float64, and the selection below runs on half the bytes.
-    raw = foldin.scores(folded.w)
+    raw, blend = user_scores(foldin, user, folded.w)
     scores = adjust(raw) if adjust is not None else raw
     if scores is raw:  # the exclusions below must not touch the scores reported
         scores = raw.copy()
@@ -98,7 +132,7 @@ def candidates(
         return none
     top = np.argpartition(-scores, n - 1)[:n]
     top = top[np.lexsort((top, -scores[top]))]  # by score, ties by column for determinism
-    return Candidates(positions=top, scores=raw[top], folded=folded)
+    return Candidates(positions=top, scores=raw[top], folded=folded, blend=blend)
 
 
 def explain(
@@ -120,12 +154,29 @@ def explain(
     # Only films with a positive value can contribute positively (the zeros of disliked films
     # would also make the selection several times slower: argpartition hates ties).
     liked = np.flatnonzero(user.values > 0)
-    contributions = kernel[:, liked] * user.values[liked].astype(np.float32)[None, :]
+    contributions = _contributions(foldin, user, kernel, cols, liked, found.blend)
     drivers = _top_rows(contributions, n_drivers, liked)
     return [
         Ranked(position=int(col), score=float(score), stars=stars[row], drivers=drivers[row])
         for row, (col, score) in enumerate(zip(cols, found.scores[picked], strict=True))
     ]
+
+
+def _contributions(
+    foldin: FoldIn,
+    user: UserVector,
+    kernel: np.ndarray,
+    cols: np.ndarray,
+    liked: np.ndarray,
+    blend: Blend | None,
+) -> np.ndarray:
+    """Each of the user's ``liked`` films' term in the score of each film in ``cols`` (rows):
+    the NMF kernel's, plus the item-item weight when the score blends both (float32)."""
+    nmf = kernel[:, liked] * user.values[liked].astype(np.float32)[None, :]
+    if blend is None or foldin.item_item is None:
+        return nmf
+    pairs = foldin.item_item.contributions(user.positions[liked], cols)
+    return (nmf * blend.nmf_scale + pairs * blend.item_scale).astype(np.float32)
 
 
 def _kernel(foldin: FoldIn, folded: Folded, cols: np.ndarray) -> np.ndarray:
@@ -155,16 +206,23 @@ def predict_one(
     predicted stars: (index into ``user.positions``, share of the vote), largest first."""
     folded = foldin.fold(user.positions, user.values)
     col = np.array([position], dtype=np.intp)
-    score = float(
-        np.asarray(folded.w, dtype=foldin.components.dtype) @ foldin.components[:, position]
-    )
+    if foldin.item_item is None:  # one column of w H, not every film's score
+        score = float(
+            np.asarray(folded.w, dtype=foldin.components.dtype) @ foldin.components[:, position]
+        )
+        blend = None
+    else:  # the blend's scales depend on every film's score
+        scores, blend = user_scores(foldin, user, folded.w)
+        score = float(scores[position])
     kernel = _kernel(foldin, folded, col)[0]
     stars = _predict_stars_rows(kernel[None, :], user, foldin.film_bias[col], foldin.film_bias)
+    every = np.arange(user.positions.size)
+    contrib = _contributions(foldin, user, kernel[None, :], col, every, blend)[0]
     ranked = Ranked(
         position=int(position),
         score=score,
         stars=stars[0],
-        drivers=_drivers(kernel * user.values, n_drivers),
+        drivers=_drivers(np.where(user.values > 0, contrib, 0.0), n_drivers),
     )
     weights, order = _voters(kernel, user)
     total = float(weights[order].sum())

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from recommender import item_item
 from recommender.config import ImportLimits
 from recommender.errors import BoxdrecError
 from recommender.evidence import LOW_STARS, user_values
@@ -23,6 +24,7 @@ from recommender.export import LetterboxdExport
 from recommender.film_bias import film_bias, stored_bias
 from recommender.filters import FilmFacts, ListFilters
 from recommender.foldin import FoldIn
+from recommender.item_item import ItemItem, stored_item_item
 from recommender.letterboxd import read_export, read_export_file
 from recommender.matching import MatchReport, TitleMatcher
 from recommender.model_store import NMFModel
@@ -162,7 +164,7 @@ class RecommenderService:
         # Crowd statistics and dimension names for taste profiles: loaded on first use.
         self.taste_data = TasteData(model, catalogue, data_root)
         self.matcher = TitleMatcher(catalogue, model_ids=model.item_ids.tolist())
-        self.foldin = FoldIn(model.components, _film_bias(model, data_root))
+        self.foldin = FoldIn(model.components, _film_bias(model, data_root), _item_item(model))
         self.facts = FilmFacts(catalogue, model)
         movies = catalogue.movies
         self._titles = {
@@ -418,6 +420,19 @@ def shown_order(pool: Sequence[Ranked]) -> list[Ranked]:
         block = pool[start : start + SHOWN_BLOCK]
         out.extend(sorted(block, key=lambda r: -round(r.stars or 0.0, 1)))  # stable: model order
     return out
+
+
+def _item_item(model: NMFModel) -> ItemItem | None:
+    """The model's item-item half; a model trained before it existed ranks with NMF alone."""
+    pairs = stored_item_item(model.extras, model.metadata, len(model.item_ids))
+    if pairs is None and item_item.META not in model.metadata:
+        log.warning(
+            "model %s has no item-item half (trained before it existed): ranking with NMF "
+            "alone, which finds fewer of the films people go on to love; retrain it with "
+            "'boxdrec train' (docs/evaluation.md)",
+            model.name,
+        )
+    return pairs
 
 
 def _film_bias(model: NMFModel, data_root: Path | None) -> np.ndarray | None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recommender.item_item import ItemItemConfig
 from recommender.nmf import CoordinateDescent, SparseProducts, nndsvd
 from recommender.scaling import SCALINGS, training_values, user_weights
 
@@ -55,6 +56,23 @@ class TrainConfig:
     # n_components <= min(users, films)) or "random" (scikit-learn's random start, any
     # n_components: the notebook's 370 components on its 229 users need it).
     init: str = "nndsvd"
+    # The item-item half blended with NMF when ranking (item_item.py): its weight (0: NMF
+    # alone), EASE's λ, how many of the most-rated films it models (each rated this often or
+    # more) and how many weights each film keeps. Chosen on validation users (docs/evaluation.md).
+    item_item_weight: float = 2.0
+    item_item_lambda: float = 100.0
+    item_item_films: int = 20_000
+    item_item_min_ratings: int = 5
+    item_item_keep: int = 1_000
+
+    def item_item(self) -> ItemItemConfig:
+        return ItemItemConfig(
+            weight=self.item_item_weight,
+            lam=self.item_item_lambda,
+            max_films=self.item_item_films,
+            min_ratings=self.item_item_min_ratings,
+            keep=self.item_item_keep,
+        )
 
     def validate(self) -> None:
         if not 0.0 <= self.user_min_percentile <= self.user_max_percentile <= 1.0:
@@ -72,6 +90,7 @@ class TrainConfig:
             raise ValueError("user_weight must be between 0 and 1")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}")
+        self.item_item().validate()
 
 
 @dataclass

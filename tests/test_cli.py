@@ -402,3 +402,20 @@ def test_bad_limit_setting_is_one_line_error_before_any_model_work(
         "the environment or .env, or unset it to use the default (50,000).\n"
     )
     assert not models.exists()  # refused before any download or training
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--item-item-weight", "-1", "item-item weight must be a number >= 0"),
+        ("--item-item-lambda", "0", "item-item lambda must be a number above 0"),
+        ("--item-item-films", "0", "item-item max_films must be at least 1"),
+    ],
+)
+def test_train_refuses_a_bad_item_item_setting_before_reading_any_data(
+    cli_env, capsys, tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    code, out, err = run(capsys, "--model-dir", tmp_path / "models", "train", option, value)
+    assert (code, out) == (1, "")
+    assert err == f"boxdrec: error: Invalid training option: {message}.\n"
+    assert not (tmp_path / "models").exists()

@@ -113,6 +113,20 @@ def test_obscurity_lowers_the_popularity_of_the_list(service, letterboxd_dir: Pa
         assert popular > mean_count(OBSCURITY["less-known"]) > obscure
 
 
+def test_the_tilt_lowers_popular_films_whatever_the_sign_of_their_score(service):
+    """A blended score can be negative (ranking.user_scores): the tilt must still push a
+    popular film down, not divide its negative score toward 0 and lift it."""
+    counts = np.asarray(service.model.item_counts)
+    popular, rare = int(np.argmax(counts)), int(np.argmin(counts))
+    scores = np.zeros(counts.size)
+    for value in (1.0, -1.0):
+        scores[[popular, rare]] = value
+        tilted = service.facts.adjust(scores, 1.0)
+        assert tilted[rare] > tilted[popular]
+        assert np.sign(tilted[popular]) == np.sign(tilted[rare]) == value
+    np.testing.assert_array_equal(service.facts.adjust(scores, 0.0), scores)
+
+
 # -- the bot's options --------------------------------------------------------------------------
 
 

@@ -189,7 +189,9 @@ def test_explaining_some_candidates_equals_explaining_all():
     assert [r.position for r in some] == [everything[i].position for i in rows]
     for got, want in zip(some, (everything[i] for i in rows), strict=True):
         assert got.score == want.score
-        assert got.stars == pytest.approx(want.stars, abs=1e-9)
+        # The float32 kernel of 5 rows and of 100 may round differently (BLAS blocks them
+        # differently): the same stars to far below what is shown.
+        assert got.stars == pytest.approx(want.stars, abs=1e-6)
         assert [j for j, _ in got.drivers] == [j for j, _ in want.drivers]
         assert [v for _, v in got.drivers] == pytest.approx([v for _, v in want.drivers])
     assert explain(foldin, user, found, np.array([], dtype=np.intp)) == []

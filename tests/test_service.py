@@ -70,6 +70,21 @@ def seen_ids(report: MatchReport) -> set[int]:
     return {f.movie_id for f in report.films if f.movie_id is not None and f.film.watched}
 
 
+def blended_scores(
+    service: RecommenderService, positions: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, float, float]:
+    """Every film's score written out from the model's two halves (ranking.user_scores): the
+    NMF fold-in's w H and the item-item weights summed over the liked films, each divided by
+    its spread over every film, the second times its weight; and those two scales."""
+    w = service.foldin.transform(positions, values)
+    nmf = service.foldin.scores(w).astype(np.float64)
+    pairs = service.foldin.item_item
+    assert pairs is not None  # the session model has both halves
+    other = np.asarray(pairs.matrix[positions[values > 0]].sum(axis=0), dtype=np.float64).ravel()
+    nmf_scale, item_scale = 1.0 / nmf.std(), pairs.weight / other.std()
+    return nmf * nmf_scale + other * item_scale, nmf_scale, item_scale
+
+
 def user_vector(service: RecommenderService, export: LetterboxdExport, report: MatchReport):
     """The user's model columns and scaled values, rebuilt from the documented rules.
 
@@ -180,10 +195,10 @@ def test_only_matched_and_ambiguous_rows_are_used(service: RecommenderService, r
     ids, positions, values = user_vector(service, export, report)
     assert {f.movie_id for f in report.ambiguous if f.in_model} <= set(ids.tolist())
     w = service.foldin.transform(positions, values)
-    expected = service.foldin.scores(w)
+    expected, _, _ = blended_scores(service, positions, values)
     for r in result.items:
         col = int(service.model.positions(np.array([r.movie_id]))[0])
-        assert r.score == pytest.approx(float(expected[col]), rel=1e-6)
+        assert r.score == pytest.approx(float(expected[col]), rel=1e-5)
     assert result.n_rated_used == len(ids)
     # The check can tell: folding the duplicate rows in as well would move the scores.
     dups = [f for f in report.duplicate if f.movie_id in service.model.item_ids]
@@ -216,15 +231,16 @@ def test_two_rows_on_one_film_are_excluded_and_not_used(
     assert result.n_rated_used == len(CRIME_FAN)
     ids, positions, values = user_vector(service, export, report)
     assert 6 not in ids
-    expected = service.foldin.scores(service.foldin.transform(positions, values))
+    expected, _, _ = blended_scores(service, positions, values)
     for r in result.items:
         assert 6 not in {d.movie_id for d in r.drivers}
         col = int(service.model.positions(np.array([r.movie_id]))[0])
-        assert r.score == pytest.approx(float(expected[col]), rel=1e-6)
+        assert r.score == pytest.approx(float(expected[col]), rel=1e-5)
 
 
 def test_scores_decompose_exactly_over_the_users_films(service: RecommenderService, real: Path):
-    # ranking.py: score_i = Σ_j x_j K(i, j), K = H_Aᵀ G_AA⁻¹ H_A over the active set A of w.
+    # ranking.py: score_i = Σ_j [a x_j K(i, j) + b B(j, i) (x_j > 0)], K = H_Aᵀ G_AA⁻¹ H_A
+    # over the active set A of w, B the item-item weights, a and b each half's scale.
     for name, n in [("ratings_small_crlf.csv", 5), ("ratings_2026_cjk.csv", 8)]:
         export = service.read_export_file(real / name)
         result = service.recommend(export, n=n)
@@ -232,14 +248,17 @@ def test_scores_decompose_exactly_over_the_users_films(service: RecommenderServi
         w = service.foldin.transform(positions, values)
         active = np.flatnonzero(w > 0)
         assert active.size > 0
+        _, nmf_scale, item_scale = blended_scores(service, positions, values)
         h = np.asarray(service.model.components, dtype=np.float64)
         gram = service.foldin.solver.gram[np.ix_(active, active)]
         ha = h[active]
+        pairs = service.foldin.item_item.matrix
         for r in result.items:
             col = int(service.model.positions(np.array([r.movie_id]))[0])
             kernel_row = np.linalg.solve(gram, ha[:, col]) @ ha[:, positions]
-            contributions = kernel_row * values
-            assert contributions.sum() == pytest.approx(r.score, rel=1e-6)
+            item_terms = pairs[positions, col].toarray().ravel() * (values > 0)
+            contributions = nmf_scale * kernel_row * values + item_scale * item_terms
+            assert contributions.sum() == pytest.approx(r.score, rel=1e-5)
             # The reason names the largest contributions, largest first.
             top = np.argsort(-contributions)[: len(r.drivers)]
             assert [d.movie_id for d in r.drivers] == [int(ids[j]) for j in top]

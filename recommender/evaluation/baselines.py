@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
-import scipy.sparse as sp
 
 from recommender.evaluation.recommenders import Universe, lookup, top_k
+from recommender.item_item import ease_weights, gram
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +25,6 @@ EASE_MAX_ITEMS = 20_000
 # kept costs cubic time: on ml-latest-small this keeps a third of the films and all of the
 # recall (docs/evaluation.md has the numbers).
 EASE_MIN_COUNT = 5
-# Single precision: half the memory and about twice the speed of the inverse, and rankings
-# do not need more digits (G holds counts, λ keeps it well conditioned).
-EASE_DTYPE = np.float32
 
 
 class Popularity:
@@ -85,62 +81,6 @@ def ease_items(
     order = np.lexsort((universe.item_ids, -universe.counts))[:max_items]
     order = order[universe.counts[order] >= min_count]
     return np.sort(universe.item_ids[order])
-
-
-def gram(train: pd.DataFrame, item_ids: np.ndarray, block: int = 2048) -> np.ndarray:
-    """``XᵀX`` for the binary users × ``item_ids`` matrix of ``train`` (dense, ``EASE_DTYPE``).
-
-    Built a block of columns at a time: on ml-32m the sparse product of all 20,000 films at
-    once would hold 400M entries with their indices.
-    """
-    cols = lookup(item_ids, train["movieId"].to_numpy())
-    keep = cols >= 0
-    rows, _ = pd.factorize(train["userId"].to_numpy()[keep])
-    x = sp.csc_matrix(
-        (np.ones(int(keep.sum())), (rows, cols[keep])),
-        shape=(int(rows.max()) + 1 if rows.size else 0, item_ids.size),
-    )
-    x.data[:] = 1.0  # a film rated twice by one user is still one film
-    xt = x.T.tocsr()
-    out = np.empty((item_ids.size, item_ids.size), dtype=EASE_DTYPE)
-    for start in range(0, item_ids.size, block):
-        out[:, start : start + block] = (xt @ x[:, start : start + block]).toarray()
-    return out
-
-
-def ease_weights(gram_matrix: np.ndarray, lam: float, overwrite: bool = False) -> np.ndarray:
-    """The closed form ``B = I - P diag(1/diag P)``, ``P = (G + λI)⁻¹``, diagonal zeroed.
-
-    With ``overwrite`` the Gram matrix's memory becomes ``B`` (no second n² array).
-    """
-    g = gram_matrix if overwrite else gram_matrix.copy()
-    g[np.diag_indices_from(g)] += lam
-    # Cholesky then its inverse, both in place: half the time and memory of a general inverse.
-    # G is symmetric, so its transpose is the Fortran-ordered view LAPACK works on without a copy.
-    factor, lower = scipy.linalg.cho_factor(g.T, overwrite_a=True, check_finite=False)
-    (potri,) = scipy.linalg.lapack.get_lapack_funcs(("potri",), (factor,))
-    p, info = potri(factor, lower=lower, overwrite_c=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"EASE inverse failed (LAPACK info {info})")
-    _mirror(p, lower)
-    p = p.T  # symmetric again: the C-ordered view, so a user's rows are contiguous
-    p /= -np.diag(p).copy()[None, :]
-    np.fill_diagonal(p, 0.0)
-    return p
-
-
-def _mirror(a: np.ndarray, lower: bool, block: int = 2048) -> None:
-    """Copy the computed triangle of ``a`` onto the other, a block at a time (no n² temporary)."""
-    for i in range(0, a.shape[0], block):
-        if lower:
-            a[:i, i : i + block] = a[i : i + block, :i].T
-        else:
-            a[i : i + block, :i] = a[:i, i : i + block].T
-    # The loop never touches the diagonal blocks: mirror inside each of them.
-    for i in range(0, a.shape[0], block):
-        d = a[i : i + block, i : i + block]
-        tri = np.tril(d) if lower else np.triu(d)
-        d[...] = tri + (np.tril(d, -1) if lower else np.triu(d, 1)).T
 
 
 def fit_ease(

@@ -20,8 +20,9 @@ from recommender.evidence import user_values
 from recommender.film_bias import ARRAY as BIAS_ARRAY
 from recommender.film_bias import film_bias, stored_bias
 from recommender.foldin import FoldIn
+from recommender.item_item import META, ItemItemConfig, fit_item_item, stored_item_item
 from recommender.model_store import NMFModel
-from recommender.ranking import UserVector, rank
+from recommender.ranking import UserVector, rank, user_scores
 from recommender.scaling import UserScale, fit_user_scale
 from recommender.service import POOL_FACTOR, POOL_SIZE, shown_order
 from recommender.training import TrainConfig, train
@@ -50,7 +51,8 @@ class NMFRecommender:
 
     def __post_init__(self) -> None:
         bias = stored_bias(dict(self.model.extras), len(self.model.item_ids))
-        self.foldin = FoldIn(self.model.components, bias)
+        pairs = stored_item_item(self.model.extras, self.model.metadata, len(self.model.item_ids))
+        self.foldin = FoldIn(self.model.components, bias, pairs)
 
     def with_options(self, name: str, **changes: object) -> NMFRecommender:
         """The same fitted model read another way (another policy, order or star rule)."""
@@ -88,7 +90,7 @@ class NMFRecommender:
     def scores(self, user: UserVector) -> np.ndarray:
         """The model's score for every film (model columns) for this user."""
         w = self.foldin.transform(user.positions, user.values)
-        return self.foldin.scores(w).astype(np.float64)
+        return user_scores(self.foldin, user, w)[0].astype(np.float64)
 
     def predict_stars(
         self, ids: np.ndarray, stars: np.ndarray, targets: np.ndarray
@@ -127,18 +129,26 @@ def model_from_fit(
     item_ids: np.ndarray,
     counts: np.ndarray,
     ratings: pd.DataFrame | None = None,
+    pairs: ItemItemConfig | None = None,
 ) -> NMFModel:
     """An in-memory ``NMFModel`` (never written to disk) from a training run's arrays; with
-    ``ratings``, the film bias the product stores (pipeline.train_and_save) computed from them."""
+    ``ratings``, the film bias the product stores (pipeline.train_and_save) computed from them,
+    and with ``pairs`` too (weight above 0), its item-item half."""
     order = np.argsort(item_ids)
     sorted_ids = np.asarray(item_ids, dtype=np.int64)[order]
-    extras = {} if ratings is None else {BIAS_ARRAY: film_bias(ratings, sorted_ids)}
+    extras: dict[str, np.ndarray] = {}
+    metadata: dict[str, object] = {"name": name}
+    if ratings is not None:
+        extras[BIAS_ARRAY] = film_bias(ratings, sorted_ids)
+        if pairs is not None and pairs.weight > 0:
+            arrays, metadata[META] = fit_item_item(ratings, sorted_ids, pairs)
+            extras.update(arrays)
     return NMFModel(
         path=Path(name),
         components=np.ascontiguousarray(components[:, order], dtype=np.float32),
         item_ids=sorted_ids,
         item_counts=np.asarray(counts)[order],
-        metadata={"name": name},
+        metadata=metadata,
         extras=extras,
     )
 
@@ -153,4 +163,6 @@ def train_nmf(name: str, ratings: pd.DataFrame, cfg: TrainConfig) -> NMFModel:
         fit.n_iter,
         fit.seconds,
     )
-    return model_from_fit(name, fit.components, matrix.item_ids, matrix.item_counts, ratings)
+    return model_from_fit(
+        name, fit.components, matrix.item_ids, matrix.item_counts, ratings, cfg.item_item()
+    )

@@ -12,6 +12,10 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from recommender.model_store import lookup
+
+__all__ = ["Recommender", "Universe", "lookup", "top_k"]
+
 
 @dataclass(frozen=True)
 class Universe:
@@ -38,15 +42,6 @@ class Universe:
     def popularity(self) -> np.ndarray:
         """Share of training users who rated each film."""
         return self.counts / max(self.n_users, 1)
-
-
-def lookup(sorted_ids: np.ndarray, movie_ids: np.ndarray) -> np.ndarray:
-    """Position of each of ``movie_ids`` in ``sorted_ids``, -1 when absent."""
-    movie_ids = np.asarray(movie_ids, dtype=np.int64)
-    if sorted_ids.size == 0:
-        return np.full(movie_ids.shape, -1, dtype=np.intp)
-    pos = np.minimum(np.searchsorted(sorted_ids, movie_ids), sorted_ids.size - 1)
-    return np.where(sorted_ids[pos] == movie_ids, pos, -1)
 
 
 class Recommender(Protocol):
