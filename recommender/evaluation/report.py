@@ -88,8 +88,9 @@ def _trap_lines(trap: dict[str, Any]) -> list[str]:
     recall = {m["name"]: m["recall@20"] for m in trap["metrics"]}
     lines = [
         "Presence trap: one popular unrated film added at a low rating; places its 10 nearest "
-        "films climb in the user's ranking (share of users whose neighbours rose)",
-        f"{'fold-in':<18}" + "".join(f"{f'at {s:g}★':>18}" for s in stars) + f"{'recall@20':>11}",
+        "films climb in the user's ranking (mean over users, 10% cut from each end; share of "
+        "users whose neighbours rose; change in how many are in their top 100)",
+        f"{'fold-in':<18}" + "".join(f"{f'at {s:g}★':>26}" for s in stars) + f"{'recall@20':>11}",
     ]
     by_name: dict[str, dict[float, dict[str, Any]]] = {}
     for t in trap["trap"]:
@@ -99,7 +100,11 @@ def _trap_lines(trap: dict[str, Any]) -> list[str]:
         row = f"{label:<18}"
         for s in stars:
             t = cells.get(s)
-            row += f"{t['rank_gain']:+10.1f} ({t['rose']:4.0%})" if t else f"{'–':>18}"
+            row += (
+                f"{t['rank_gain']:+10.1f} ({t['rose']:4.0%}) {t.get('top100_change', 0.0):+6.2f}"
+                if t
+                else f"{'–':>26}"
+            )
         row += _num(recall.get(name), 11)
         lines.append(row)
     return lines

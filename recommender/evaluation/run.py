@@ -53,6 +53,7 @@ NOTEBOOK = TrainConfig(
     max_users_per_film=400,
     min_ratings_per_film=1,
     scaling="zscore",
+    item_item_weight=0.0,  # the notebook had only NMF
 )
 # Above this many filtered ratings the notebook's 370-component fit takes hours, not minutes.
 NOTEBOOK_MAX_RATINGS = 1_000_000

@@ -44,6 +44,8 @@ NOTEBOOK_USERS = {"user_min_percentile": 0.5, "user_max_percentile": 0.97}
 ALL_USERS = {"user_min_percentile": 0.0, "user_max_percentile": 1.0}
 PLOTTED = ("recall@20", "recall@50", "ndcg@100")
 CAP = 100  # the users-per-film cap tried in the sweep (see grid)
+NMF_ALONE = "NMF alone"  # the group of the rows without the item-item half
+ITEM_ITEM_WEIGHTS = (1.0, 3.0)  # tried beside the default's (single changes)
 
 Say = Callable[[str], None]
 
@@ -59,8 +61,9 @@ class Variant:
 
 def grid(base: TrainConfig, ks: Iterable[int] = SWEEP_KS) -> list[Variant]:
     """Components × every scaling, all users kept; components with the notebook's user
-    filters (zscore, as the notebook); then single changes at the base's components: activity
-    weighting, films rated fewer than 5 times dropped, at most ``CAP`` users per film."""
+    filters (zscore, as the notebook); components without the item-item half; then single
+    changes at the base's components: activity weighting, films rated fewer than 5 times
+    dropped, at most ``CAP`` users per film, other item-item weights."""
     ks = tuple(ks)
     every = replace(base, **ALL_USERS)
     notebook = replace(base, **NOTEBOOK_USERS, scaling="zscore")
@@ -71,6 +74,12 @@ def grid(base: TrainConfig, ks: Iterable[int] = SWEEP_KS) -> list[Variant]:
     ]
     out += [
         Variant(f"notebook users k={k}", "notebook users", replace(notebook, n_components=k))
+        for k in ks
+    ]
+    # The same model without its item-item half, to show what the half adds at every k.
+    alone = replace(every, item_item_weight=0.0)
+    out += [
+        Variant(f"{base.scaling} k={k}, NMF alone", NMF_ALONE, replace(alone, n_components=k))
         for k in ks
     ]
     singles = {
@@ -84,6 +93,10 @@ def grid(base: TrainConfig, ks: Iterable[int] = SWEEP_KS) -> list[Variant]:
             every, max_users_per_film=CAP
         ),
     }
+    for weight in ITEM_ITEM_WEIGHTS:
+        singles[f"{base.scaling} k={base.n_components}, item-item weight {weight:g}"] = replace(
+            every, item_item_weight=weight
+        )
     out += [Variant(label, "single", cfg) for label, cfg in singles.items() if cfg != every]
     return out
 
@@ -182,7 +195,11 @@ def choose(rows: Sequence[dict[str, object]], policy: str = POLICY) -> dict[str,
     """The simplest setting within one standard error of the best recall@20 (fold-in
     ``policy``): fewest components, then no single change (weighting, film filter) over the
     grid, then the higher recall. A bigger or busier model must beat the noise to be chosen."""
-    mine = [r for r in rows if r["policy"] == policy and r.get("k") is not None]
+    mine = [
+        r
+        for r in rows
+        if r["policy"] == policy and r.get("k") is not None and r.get("group") != NMF_ALONE
+    ]
     best = max(mine, key=lambda r: float(r["recall@20"]))  # type: ignore[arg-type]
     floor = float(best["recall@20"]) - float(best["recall@20_se"] or 0.0)  # type: ignore[arg-type]
     close = [r for r in mine if float(r["recall@20"]) >= floor]  # type: ignore[arg-type]
@@ -240,7 +257,13 @@ def plot_components(
     for ax, metric in zip(axes, PLOTTED, strict=True):
         for group, g in frame[frame["policy"] == policy].groupby("group", sort=True):
             g = g.sort_values("k")
-            label = f"train {group}" if group in SCALINGS else "train zscore, notebook's users"
+            label = (
+                f"train {group}"
+                if group in SCALINGS
+                else "zscore, NMF alone (no item-item half)"
+                if group == NMF_ALONE
+                else "train zscore, notebook's users"
+            )
             ax.plot(g["k"], g[metric], marker="o", ms=3, lw=1.2, label=label)
         g = frame[(frame["policy"] == trap) & (frame["group"] == "zscore")].sort_values("k")
         ax.plot(g["k"], g[metric], ls="--", color="grey", lw=1, label=f"zscore, fold-in {trap}")

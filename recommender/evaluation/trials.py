@@ -91,14 +91,17 @@ def sklearn_trainer(cfg: TrainConfig, alpha: float, l1_ratio: float = 0.0) -> Tr
             random_state=cfg.random_state,
         )
         nmf.fit(rm.matrix)
-        return model_from_fit("sklearn", nmf.components_, rm.item_ids, rm.item_counts, train)
+        return model_from_fit(
+            "sklearn", nmf.components_, rm.item_ids, rm.item_counts, train, cfg.item_item()
+        )
 
     return fit
 
 
 def trials(base: TrainConfig | None = None) -> dict[str, Trainer]:
-    """The settings tried (issue 5): components, scaling, activity weighting, iterations,
-    regularisation. The first is the default every other is compared with."""
+    """The settings tried (issue 5): the item-item half, components, scaling, activity
+    weighting, iterations, regularisation. The first is the default every other is compared
+    with."""
     base = base or TrainConfig()
 
     def product(**changes: Any) -> Trainer:
@@ -107,6 +110,19 @@ def trials(base: TrainConfig | None = None) -> dict[str, Trainer]:
 
     return {
         f"default ({base.scaling} k={base.n_components})": product(),
+        "NMF alone (item-item weight 0)": product(item_item_weight=0.0),
+        "item-item weight 1": product(item_item_weight=1.0),
+        "item-item weight 3": product(item_item_weight=3.0),
+        "item-item keep 300": product(item_item_keep=300),
+        "item-item λ 200": product(item_item_lambda=200.0),
+        # With the item-item half the sweep cannot tell k=16 from k=128 (docs/evaluation.md):
+        # fewer components, paired on five draws.
+        "k=16": product(n_components=16),
+        "k=32": product(n_components=32),
+        "k=64": product(n_components=64),
+        "notebook users k=16": product(
+            n_components=16, user_min_percentile=0.5, user_max_percentile=0.97
+        ),
         "k=192": product(n_components=192),
         "binary": product(scaling="binary"),
         "binary k=192": product(scaling="binary", n_components=192),
