@@ -12,6 +12,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -316,14 +317,40 @@ def synthetic_model(
 FULL_MODEL = {"films": 84_000, "k": 370}  # the size of a model trained on all of ml-32m
 
 
+def synthetic_item_item(
+    counts: np.ndarray, seed: int = 0
+) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """An item-item half shaped like ``item_item.fit_item_item``'s at its default settings:
+    the most-rated films (at most ``max_films``) each keep ``keep`` weights among themselves.
+    At ml-32m size that is 20,000 films × 1,000 weights, what a request gathers from."""
+    from recommender.item_item import INDICES, INDPTR, WEIGHTS, ItemItemConfig
+
+    cfg = ItemItemConfig()
+    rng = np.random.default_rng(seed + 1)
+    n = counts.size
+    films = np.sort(np.argsort(-counts, kind="stable")[: min(cfg.max_films, n)])
+    keep = min(cfg.keep, films.size - 1)
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[films] = keep
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = films[rng.integers(0, films.size, films.size * keep)].astype(np.int32)
+    weights = (rng.standard_normal(indices.size) * 0.01 + 0.005).astype(np.float32)
+    meta = {**asdict(cfg), "lambda": cfg.lam, "films": int(films.size)}
+    meta["weights_stored"] = int(indices.size)
+    return {INDPTR: indptr, INDICES: indices, WEIGHTS: weights}, meta
+
+
 def write_synthetic_model(root: Path, n_films: int, k: int, seed: int = 0) -> str:
     """A model folder as ``save_model`` writes it (float32, checksummed) holding
-    :func:`synthetic_model`'s factors over the first ``n_films`` ml-32m movieIds; its name."""
+    :func:`synthetic_model`'s factors over the first ``n_films`` ml-32m movieIds and
+    :func:`synthetic_item_item`'s half; its name."""
+    from recommender.item_item import META
     from recommender.model_store import save_model
 
-    name = f"synthetic-{n_films}-k{k}-s{seed}"
+    name = f"synthetic-{n_films}-k{k}-s{seed}-ii"
     if not (root / name / "metadata.json").is_file():
         comps, ids, counts = synthetic_model(n_films, k, seed)
-        meta = {"dataset": "ml-32m", "synthetic": True, "note": "bench/benchlib.py"}
-        save_model(root / name, comps, ids, counts, meta)
+        extras, pairs = synthetic_item_item(counts, seed)
+        meta = {"dataset": "ml-32m", "synthetic": True, "note": "bench/benchlib.py", META: pairs}
+        save_model(root / name, comps, ids, counts, meta, extras)
     return name
