@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import sys
+import tempfile
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,40 @@ MAX_N = 500  # past a few hundred the list is noise, not recommendations
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# The settings' own names in TrainConfig's errors, as the options a user typed.
+_FLAGS = {
+    "user percentiles": "--user-min-percentile and --user-max-percentile",
+    "n_components": "--components",
+    "max_iter": "--max-iter",
+    "min_ratings_per_film": "--min-ratings-per-film",
+    "max_users_per_film": "--max-users-per-film",
+    "tol": "--tol",
+    "random_state": "--seed",
+    "item-item weight": "--item-item-weight",
+    "item-item lambda": "--item-item-lambda",
+    "item-item max_films": "--item-item-films",
+}
+
+
+def _as_flags(message: str) -> str:
+    for name, flag in _FLAGS.items():
+        if message.startswith(f"{name} "):
+            return flag + message[len(name) :]
+    return message
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BoxdrecError(
+            f"--out {folder}: cannot write there ({reason}); name a folder you can write to."
+        ) from None
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -113,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         cfg.validate()
     except ValueError as exc:
-        raise BoxdrecError(f"Invalid training option: {exc}.") from None
+        raise BoxdrecError(f"Invalid training option: {_as_flags(str(exc))}.") from None
     if args.download and not (data_root / cfg.dataset / "ratings.csv").is_file():
         _say(f"Downloading {cfg.dataset} into {data_root}…")
         ensure_dataset(cfg.dataset, data_root)
@@ -151,6 +186,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise BoxdrecError(f"--gold {args.gold} is not a folder of gold_*.csv files.")
     if args.max_users < 1 or args.repeats < 1:
         raise BoxdrecError("--max-users and --repeats must be at least 1.")
+    if args.seeds is None and args.seed < 0:
+        raise BoxdrecError("--seed takes a whole number of 0 or more.")
     try:
         seeds = [args.seed] if args.seeds is None else [int(v) for v in args.seeds.split(",")]
     except ValueError:
@@ -175,7 +212,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         ours.validate()
     except ValueError as exc:
-        raise BoxdrecError(f"Invalid option: {exc}.") from None
+        raise BoxdrecError(f"Invalid option: {_as_flags(str(exc))}.") from None
+    out = args.out if args.out is not None else (Path("evaluation") if args.sweep else None)
+    if out is not None:
+        _check_writable(out)  # before minutes of work, not after
     settings = EvalSettings(
         dataset=args.dataset,
         seed=seeds[0],
@@ -193,7 +233,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         report["across_seeds"] = across_seeds(ratings, settings, seeds, _say, first=report)
     if args.sweep:
         report["sweep"] = sweep_settings(ratings, settings, repeats=args.repeats, say=_say)
-    out = args.out if args.out is not None else (Path("evaluation") if args.sweep else None)
     if out is not None:
         for path in write_outputs(report, out):
             _say(f"Wrote {path}")

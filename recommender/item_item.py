@@ -32,6 +32,7 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 
+from recommender.errors import ModelError
 from recommender.model_store import lookup
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ META = "item_item"  # the metadata key holding the settings it was fitted with
 # not need more digits (G holds counts, λ keeps it well conditioned).
 DTYPE = np.float32
 ROW_BLOCK = 2048
+# 2 is the default and 3 ties it; far above, NMF's half is a rounding error and float32 scores
+# overflow, so a larger weight is a typo or a damaged metadata.json, not a choice.
+MAX_WEIGHT = 100.0
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,8 @@ class ItemItemConfig:
     keep: int = 1_000
 
     def validate(self) -> None:
-        if not np.isfinite(self.weight) or self.weight < 0:
-            raise ValueError("item-item weight must be a number >= 0")
+        if not 0 <= self.weight <= MAX_WEIGHT:  # False for NaN too
+            raise ValueError(f"item-item weight must be a number from 0 to {MAX_WEIGHT:g}")
         if not np.isfinite(self.lam) or self.lam <= 0:
             raise ValueError("item-item lambda must be a number above 0")
         for name in ("max_films", "min_ratings", "keep"):
@@ -223,13 +227,22 @@ def stored_item_item(
     extras: Mapping[str, np.ndarray], metadata: Mapping[str, Any], n_films: int
 ) -> ItemItem | None:
     """The model folder's item-item half, or ``None`` when it has none (a model trained
-    before it existed, or with weight 0) or its arrays do not fit the model."""
+    before it existed, or with weight 0) or its arrays do not fit the model.
+
+    Raises :class:`ModelError` when the arrays are there but metadata.json holds no usable
+    weight for them: the checksums cover the arrays, not the metadata, so that is a damaged
+    or hand-edited folder, and ranking quietly without the half would hide it."""
     if not all(key in extras for key in ARRAYS):
         return None
     settings = metadata.get(META)
     weight = settings.get("weight") if isinstance(settings, Mapping) else None
-    if not isinstance(weight, int | float) or not np.isfinite(weight) or weight <= 0:
-        return None
+    usable = isinstance(weight, int | float) and not isinstance(weight, bool)
+    if not usable or not 0 < weight <= MAX_WEIGHT:
+        raise ModelError(
+            f"the model's metadata.json gives its item-item half the weight {weight!r}, not a "
+            f"number above 0 and at most {MAX_WEIGHT:g}; train the model again with "
+            "'boxdrec train'."
+        )
     indptr, indices, weights = (extras[key] for key in ARRAYS)
     ok = (
         indptr.shape == (n_films + 1,)

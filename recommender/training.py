@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 INITS = ("nndsvd", "random")
 
 
+MAX_SEED = 2**32 - 1  # what numpy's RandomState takes
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting that shapes a model; all of it is written into the model's metadata.
@@ -90,6 +93,8 @@ class TrainConfig:
             raise ValueError("user_weight must be between 0 and 1")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}")
+        if not 0 <= self.random_state <= MAX_SEED:
+            raise ValueError(f"random_state must be a whole number from 0 to {MAX_SEED}")
         self.item_item().validate()
 
 

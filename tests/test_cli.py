@@ -282,6 +282,35 @@ def test_damaged_model_is_one_line_error(
     assert fragment in err
 
 
+@pytest.mark.parametrize("weight", ["abc", 1e308, -5])
+def test_a_hand_edited_item_item_weight_is_one_line_error(
+    monkeypatch,
+    capsys,
+    tmp_path: Path,
+    real: Path,
+    movielens_dir: Path,
+    small_model_dir: Path,
+    weight,
+):
+    # The checksums cover the arrays, not metadata.json: a bad weight is refused, not ignored.
+    models = tmp_path / "models"
+    shutil.copytree(small_model_dir / "ml-latest-small", models / "ml-latest-small")
+    meta_path = models / "ml-latest-small" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["item_item"]["weight"] = weight
+    meta_path.write_text(json.dumps(meta))
+    monkeypatch.setenv("BOXDREC_DATA_DIR", str(movielens_dir))
+    monkeypatch.setenv("BOXDREC_MODEL_DIR", str(models))
+    monkeypatch.delenv("BOXDREC_MODEL", raising=False)
+    code, out, err = run(capsys, "recommend", real / "ratings_small_crlf.csv")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"boxdrec: error: the model's metadata.json gives its item-item half the weight "
+        f"{weight!r}, not a number above 0 and at most 100; train the model again with "
+        "'boxdrec train'.\n"
+    )
+
+
 # -- the installed console script ----------------------------------------------------------------
 
 
@@ -407,15 +436,54 @@ def test_bad_limit_setting_is_one_line_error_before_any_model_work(
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("--item-item-weight", "-1", "item-item weight must be a number >= 0"),
-        ("--item-item-lambda", "0", "item-item lambda must be a number above 0"),
-        ("--item-item-films", "0", "item-item max_films must be at least 1"),
+        ("--item-item-weight", "-1", "--item-item-weight must be a number from 0 to 100"),
+        ("--item-item-weight", "1e308", "--item-item-weight must be a number from 0 to 100"),
+        ("--item-item-weight", "nan", "--item-item-weight must be a number from 0 to 100"),
+        ("--item-item-lambda", "0", "--item-item-lambda must be a number above 0"),
+        ("--item-item-films", "0", "--item-item-films must be at least 1"),
+        ("--components", "0", "--components must be at least 1"),
+        ("--seed", "-1", "--seed must be a whole number from 0 to 4294967295"),
+        ("--seed", str(2**32), "--seed must be a whole number from 0 to 4294967295"),
+        (
+            "--user-min-percentile",
+            "2",
+            "--user-min-percentile and --user-max-percentile must satisfy 0 <= min <= max <= 1",
+        ),
     ],
 )
-def test_train_refuses_a_bad_item_item_setting_before_reading_any_data(
+def test_train_refuses_a_bad_setting_naming_the_option_before_reading_any_data(
     cli_env, capsys, tmp_path: Path, option: str, value: str, message: str
 ) -> None:
     code, out, err = run(capsys, "--model-dir", tmp_path / "models", "train", option, value)
     assert (code, out) == (1, "")
     assert err == f"boxdrec: error: Invalid training option: {message}.\n"
     assert not (tmp_path / "models").exists()
+
+
+def test_evaluate_checks_its_out_folder_before_any_work(cli_env, capsys, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out, err = run(capsys, "evaluate", "--out", blocker / "report")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"boxdrec: error: --out {blocker / 'report'}: cannot write there (")
+    assert err.endswith("); name a folder you can write to.\n")
+    assert "Reading" not in err  # refused before the ratings were read
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seed", "-1"], "--seed takes a whole number of 0 or more."),
+        (["--seeds", "0,-1"], "--seeds takes distinct whole numbers of 0 or more, e.g. 0,1,2,3,4."),
+        (
+            ["--item-item-weight", "500"],
+            "Invalid option: --item-item-weight must be a number from 0 to 100.",
+        ),
+        (["--components", "0"], "Invalid option: --components must be at least 1."),
+    ],
+)
+def test_evaluate_names_the_option_that_is_wrong(
+    cli_env, capsys, argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "evaluate", *argv)
+    assert (code, out, err) == (1, "", f"boxdrec: error: {message}\n")

@@ -26,10 +26,14 @@ from recommender.evaluation.report import SWEEP_COLUMNS, format_report, write_ou
 from recommender.evaluation.scoring import eval_users, score_model
 from recommender.evaluation.split import MIN_USER_RATINGS, split_users
 from recommender.evaluation.sweep import (
+    PER_USER,
+    VS_BEST,
+    VS_BEST_SE,
     Variant,
     choose,
     grid,
     markdown_table,
+    paired,
     run_sweep,
     validation_splits,
 )
@@ -289,6 +293,34 @@ def test_choose_takes_the_simplest_setting_within_one_standard_error():
     assert choose([*rows, row(16, 0.36, group="NMF alone")])["k"] == 64
 
 
+def test_choose_compares_settings_user_by_user_when_it_can():
+    """Setting A is behind B by 0.05 for every user: the spread over users (0.13) would call
+    them tied and take the smaller A; the paired error (0) says B is better."""
+
+    def row(k: int, per_user: list[list[float]], group: str = "zscore") -> dict:
+        means = [float(np.mean(u)) for u in per_user]
+        return {"variant": f"{group} k={k}", "k": k, "policy": POLICY, "group": group,
+                "recall@20": float(np.mean(means)), "recall@20_se": 0.13,
+                PER_USER: [np.asarray(u) for u in per_user]}  # fmt: skip
+
+    b_draws = [[0.55, 0.45, 0.35, 0.25], [0.6, 0.5]]
+    a = row(16, [[x - 0.05 for x in d] for d in b_draws])
+    b = row(64, b_draws)
+    assert choose([a, b])["k"] == 16  # without pairing: within 0.13 of the best
+    paired([a, b])
+    assert (a[VS_BEST], a[VS_BEST_SE]) == (pytest.approx(-0.05), pytest.approx(0.0, abs=1e-12))
+    assert (b[VS_BEST], b[VS_BEST_SE]) == (0.0, 0.0)
+    assert PER_USER not in a and PER_USER not in b
+    assert choose([a, b])["k"] == 64
+    # Two draws of different sizes: the mean of the draws' mean differences, and its error.
+    c = row(32, [[0.55, 0.35, 0.35, 0.25], [0.5, 0.3]])
+    b = row(64, b_draws)
+    paired([c, b])
+    d1, d2 = np.array([0.0, -0.1, 0.0, 0.0]), np.array([-0.1, -0.2])
+    assert c[VS_BEST] == pytest.approx((d1.mean() + d2.mean()) / 2)
+    assert c[VS_BEST_SE] == pytest.approx(np.sqrt(d1.var(ddof=1) / 4 + d2.var(ddof=1) / 2) / 2)
+
+
 def test_markdown_table_formats_floats_and_gaps():
     text = markdown_table([{"a": 0.12345, "b": None, "c": "x"}], ("a", "b", "c"))
     assert text.splitlines() == ["| a | b | c |", "| --- | --- | --- |", "| 0.123 | – | x |"]
@@ -319,6 +351,17 @@ def test_sweep_writes_its_table_csv_and_a_png_plot(tmp_path: Path):
     for m in METRIC_KEYS:
         assert row[m] == pytest.approx(again[m], abs=1e-9)
     assert (row["k"], row["scaling"], row["users"]) == (8, "zscore", "all")
+
+    # Every row is paired with the best setting on the same users, per-user scores dropped.
+    assert all(PER_USER not in r for r in rows)
+    best = max(
+        (r for r in rows if r["policy"] == POLICY and r.get("k")), key=lambda r: r["recall@20"]
+    )
+    assert (best[VS_BEST], best[VS_BEST_SE]) == (0.0, 0.0)
+    assert all(r[VS_BEST] <= 1e-12 for r in rows if r["policy"] == POLICY and r.get("k"))
+    popularity = rows[0]
+    assert popularity[VS_BEST] == pytest.approx(popularity["recall@20"] - best["recall@20"])
+    assert popularity[VS_BEST_SE] > 0
 
     sweep = {"rows": rows, "chosen": choose(rows), "policy": POLICY, "repeats": 1}
     report = {"protocol": {}, "models": [], "sweep": sweep}

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recommender.errors import ModelError
 from recommender.foldin import FoldIn
 from recommender.item_item import (
     ARRAYS,
@@ -116,8 +117,9 @@ def test_fit_maps_eases_films_onto_the_models_columns():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("weight", -1.0, "weight must be a number >= 0"),
-        ("weight", float("nan"), "weight must be a number >= 0"),
+        ("weight", -1.0, "weight must be a number from 0 to 100"),
+        ("weight", float("nan"), "weight must be a number from 0 to 100"),
+        ("weight", 100.5, "weight must be a number from 0 to 100"),
         ("lam", 0.0, "lambda must be a number above 0"),
         ("keep", 0, "keep must be at least 1"),
         ("max_films", 0, "max_films must be at least 1"),
@@ -142,12 +144,37 @@ def test_stored_half_loads_with_its_weight(stored):
     assert pairs is not None and pairs.weight == ItemItemConfig().weight and pairs.n_films == 5
 
 
-def test_a_model_without_the_half_or_with_weight_zero_ranks_with_nmf_alone(stored):
-    arrays, metadata = stored
+def test_a_model_without_the_half_ranks_with_nmf_alone(stored):
     assert stored_item_item({}, {}, 5) is None
-    assert stored_item_item(arrays, {}, 5) is None
-    assert stored_item_item(arrays, {META: {**metadata[META], "weight": 0.0}}, 5) is None
-    assert stored_item_item(arrays, {META: "two"}, 5) is None
+    assert stored_item_item({}, stored[1], 5) is None  # weight 0 at training stores no arrays
+
+
+@pytest.mark.parametrize(
+    ("settings", "shown"),
+    [
+        ({"weight": 0.0}, "0.0"),
+        ({"weight": -5}, "-5"),
+        ({"weight": "abc"}, "'abc'"),
+        ({"weight": None}, "None"),
+        ({"weight": float("nan")}, "nan"),
+        ({"weight": 1e308}, "1e+308"),
+        ({"weight": True}, "True"),
+        ({}, "None"),
+        ("two", "None"),
+    ],
+)
+def test_arrays_without_a_usable_weight_are_a_damaged_model(stored, settings, shown):
+    # The checksums cover the arrays, not metadata.json: a hand-edited weight must not be
+    # silently ignored (NMF alone) nor used (1e308 overflows every score).
+    arrays, _ = stored
+    with pytest.raises(ModelError) as err:
+        stored_item_item(arrays, {META: settings}, 5)
+    assert str(err.value) == (
+        f"the model's metadata.json gives its item-item half the weight {shown}, not a number "
+        "above 0 and at most 100; train the model again with 'boxdrec train'."
+    )
+    with pytest.raises(ModelError, match="weight None"):
+        stored_item_item(arrays, {}, 5)
 
 
 @pytest.mark.parametrize(

@@ -747,6 +747,20 @@ def test_zip_name_with_binary_content_is_a_corrupt_zip() -> None:
     assert error_of(os.urandom(64) + b"\x00", "export.zip") == CORRUPT_ZIP
 
 
+def test_zip_name_with_text_that_is_no_export_is_a_corrupt_zip() -> None:
+    # A text file named .zip: its first line is not a CSV's columns worth naming.
+    assert error_of(b"not a zip\njust some text\n", "export.zip") == CORRUPT_ZIP
+
+
+def test_ratings_csv_renamed_zip_is_still_read() -> None:
+    export = read_export(ISSUE_SAMPLE.encode(), "export.zip")
+    assert [(f.name, f.rating) for f in export.rated][:3] == [
+        ("Monsters, Inc.", 4.0),
+        ("Some Upcoming Film", 4.0),
+        ("Heat", 3.5),
+    ]
+
+
 def test_encrypted_zip_member_is_refused() -> None:
     data = mark_encrypted(make_zip({"ratings.csv": ISSUE_SAMPLE}))
     assert error_of(data, "export.zip") == (

@@ -16,6 +16,8 @@ SWEEP_COLUMNS = (
     "policy",
     "recall@20",
     "recall@20_se",
+    "recall@20_vs_best",
+    "recall@20_vs_best_se",
     "recall@50",
     "ndcg@100",
     "coverage",
@@ -23,6 +25,13 @@ SWEEP_COLUMNS = (
     "rmse",
     "seconds",
 )
+
+
+def _vs_best(row: dict[str, Any]) -> str:
+    diff, se = row.get("recall@20_vs_best"), row.get("recall@20_vs_best_se")
+    if diff is None or se is None:
+        return f"± {row['recall@20_se']:.3f} over users; within one standard error of"
+    return f"{diff:+.4f} ± {se:.4f} (paired) from"
 
 
 def _num(value: object, width: int = 9, digits: int = 3) -> str:
@@ -75,7 +84,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines += [
             "",
             f"Sweep ({sweep['repeats']} validation draws, fold-in {sweep['policy']}): chose "
-            f"{c['variant']} (recall@20 {c['recall@20']:.3f} ± {c['recall@20_se']:.3f})",
+            f"{c['variant']} (recall@20 {c['recall@20']:.3f}, {_vs_best(c)} the best)",
         ]
     if report.get("notes"):
         lines += ["", *(f"Note: {n}" for n in report["notes"])]

@@ -65,13 +65,18 @@ def _by_user(frame: pd.DataFrame, users: np.ndarray) -> list[tuple[np.ndarray, n
 
 
 def score_model(
-    model: Recommender, users: Sequence[EvalUser], universe: Universe
+    model: Recommender,
+    users: Sequence[EvalUser],
+    universe: Universe,
+    per_user: list[float] | None = None,
 ) -> dict[str, float | int | str | None]:
     """Every metric of ``model`` over ``users``, under plain keys (``recall@20``, ``rmse``…).
 
     Ranking metrics average over the users with at least one relevant target. ``coverage`` is
     the share of the training films that appear in some user's first ``LIST_K``;
     ``mean_popularity`` is the mean share of training users who rated those films.
+    ``per_user``, when given, receives each of those users' recall@20 in order, so that two
+    models scored on the same users can be compared user by user (``sweep.paired``).
     """
     start = time.perf_counter()
     k_max = max(*RECALL_KS, NDCG_K)
@@ -105,6 +110,8 @@ def score_model(
     )
     # The noise in recall@20: the standard error of its mean over users.
     first = recalls[RECALL_KS[0]]
+    if per_user is not None:
+        per_user.extend(first)
     out[f"recall@{RECALL_KS[0]}_se"] = (
         float(np.std(first, ddof=1) / np.sqrt(len(first))) if len(first) > 1 else None
     )

@@ -46,6 +46,8 @@ PLOTTED = ("recall@20", "recall@50", "ndcg@100")
 CAP = 100  # the users-per-film cap tried in the sweep (see grid)
 NMF_ALONE = "NMF alone"  # the group of the rows without the item-item half
 ITEM_ITEM_WEIGHTS = (1.0, 3.0)  # tried beside the default's (single changes)
+PER_USER = "_per_user"  # each draw's per-user recall@20, kept until the rows are paired
+VS_BEST, VS_BEST_SE = "recall@20_vs_best", "recall@20_vs_best_se"
 
 Say = Callable[[str], None]
 
@@ -113,12 +115,51 @@ class _Prepared:
     users: list[EvalUser]
 
 
+def _scored(model: Recommender, p: _Prepared) -> dict[str, object]:
+    per_user: list[float] = []
+    out: dict[str, object] = dict(score_model(model, p.users, p.universe, per_user))
+    out[PER_USER] = np.asarray(per_user)
+    return out
+
+
 def _mean_row(head: dict[str, object], scores: Sequence[dict[str, object]]) -> dict[str, object]:
     row = dict(head)
     for m in (*METRICS, "recall@20_se"):
         values = [float(x[m]) for x in scores if x.get(m) is not None]  # type: ignore[arg-type]
         row[m] = float(np.mean(values)) if values else None
+    row[PER_USER] = [x[PER_USER] for x in scores]
     return row
+
+
+def _eligible(row: dict[str, object], policy: str) -> bool:
+    """A setting the service could run: ours (not a baseline), with its item-item half."""
+    return row["policy"] == policy and row.get("k") is not None and row.get("group") != NMF_ALONE
+
+
+def paired(rows: Sequence[dict[str, object]], policy: str = POLICY) -> None:
+    """Add each row's recall@20 difference from the best setting and that difference's
+    standard error, user by user on the same draws, then drop the per-user scores.
+
+    The best is taken per fold-in policy (baselines are compared with ``policy``'s best). Two
+    settings scored on the same users share most of their noise (a hard user is hard for
+    both), so the paired error is a fraction of ``recall@20_se``, the spread over users."""
+    policies = {str(r["policy"]) for r in rows if r.get("k") is not None}
+    best = {}
+    for name in policies:
+        mine = [r for r in rows if _eligible(r, name)]
+        if mine:
+            best[name] = max(mine, key=lambda r: float(r["recall@20"]))  # type: ignore[arg-type]
+    for r in rows:
+        ref = best.get(str(r["policy"]), best.get(policy))
+        if ref is None:
+            continue
+        diffs = [a - b for a, b in zip(r[PER_USER], ref[PER_USER], strict=True)]  # type: ignore[call-overload]
+        r[VS_BEST] = float(np.mean([d.mean() for d in diffs]))
+        # The mean of the draws' means: its variance is the draws' variances over D².
+        variances = [d.var(ddof=1) / d.size for d in diffs if d.size > 1]
+        r[VS_BEST_SE] = float(np.sqrt(np.sum(variances)) / len(diffs)) if variances else None
+    for r in rows:
+        r.pop(PER_USER, None)
 
 
 def run_sweep(
@@ -129,7 +170,9 @@ def run_sweep(
     say: Say | None = None,
 ) -> list[dict[str, object]]:
     """One row per (variant, fold-in policy) and one per baseline: metrics averaged over
-    ``splits``. ``recall@20_se`` is the mean per-draw standard error (the noise level)."""
+    ``splits``. ``recall@20_se`` is the mean per-draw standard error over users;
+    ``recall@20_vs_best`` and its ``_se`` compare the row with the best setting user by user
+    (``paired``)."""
     say = say or log.info
     prepared = [
         _Prepared(s, Universe.from_ratings(s.train), eval_users(s.foldin, s.target, max_users))
@@ -143,10 +186,7 @@ def run_sweep(
             for p in prepared:
                 model = NMFRecommender(v.label, train_nmf(v.label, p.split.train, v.cfg))
                 for name, policy in POLICIES.items():
-                    scored = score_model(
-                        model.with_options(name, policy=policy), p.users, p.universe
-                    )
-                    per_policy[name].append(scored)
+                    per_policy[name].append(_scored(model.with_options(name, policy=policy), p))
         except ValueError as exc:  # e.g. more components than the filters leave users
             say(f"  [{i}/{len(variants)}] {v.label}: skipped ({exc})")
             continue
@@ -169,6 +209,7 @@ def run_sweep(
             f"  [{i}/{len(variants)}] {v.label}: recall@20 {mine['recall@20']:.4f} "
             f"(fold-in {POLICY}), {seconds:.0f} s per fit and scoring"
         )
+    paired(rows)
     return rows
 
 
@@ -184,7 +225,7 @@ def _baseline_rows(
             Ease(items, ease_weights(g, lam), lam, name=f"EASE λ={lam:g}") for lam in ease_lambdas
         ]
         for m in models:
-            scored.setdefault(m.name, []).append(score_model(m, p.users, p.universe))
+            scored.setdefault(m.name, []).append(_scored(m, p))
     return [
         _mean_row({"variant": name, "group": "baseline", "policy": "–"}, scores)
         for name, scores in scored.items()
@@ -194,17 +235,22 @@ def _baseline_rows(
 def choose(rows: Sequence[dict[str, object]], policy: str = POLICY) -> dict[str, object]:
     """The simplest setting within one standard error of the best recall@20 (fold-in
     ``policy``): fewest components, then no single change (weighting, film filter) over the
-    grid, then the higher recall. A bigger or busier model must beat the noise to be chosen."""
-    mine = [
-        r
-        for r in rows
-        if r["policy"] == policy and r.get("k") is not None and r.get("group") != NMF_ALONE
-    ]
+    grid, then the higher recall. A bigger or busier model must beat the noise to be chosen.
+
+    The error is the paired one (``paired``: the same users under both settings); rows
+    without it fall back to the best row's ``recall@20_se``, which is far wider."""
+    mine = [r for r in rows if _eligible(r, policy)]
     best = max(mine, key=lambda r: float(r["recall@20"]))  # type: ignore[arg-type]
-    floor = float(best["recall@20"]) - float(best["recall@20_se"] or 0.0)  # type: ignore[arg-type]
-    close = [r for r in mine if float(r["recall@20"]) >= floor]  # type: ignore[arg-type]
+    top = float(best["recall@20"])  # type: ignore[arg-type]
+
+    def close(r: dict[str, object]) -> bool:
+        se = r.get(VS_BEST_SE)
+        if se is None:
+            return float(r["recall@20"]) >= top - float(best["recall@20_se"] or 0.0)  # type: ignore[arg-type]
+        return float(r["recall@20"]) + float(se) >= top  # type: ignore[arg-type]
+
     return min(
-        close,
+        filter(close, mine),
         key=lambda r: (int(r["k"]), r.get("group") == "single", -float(r["recall@20"])),  # type: ignore[arg-type]
     )
 

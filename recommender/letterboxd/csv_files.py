@@ -22,6 +22,7 @@ from recommender.letterboxd.messages import (
     _UPLOAD_HINT,
     EXPORT_PATH,
     _clip,
+    _corrupt_zip_message,
     _memory_error,
     _no_films_message,
     _row_error,
@@ -121,6 +122,9 @@ def _read_single_csv(data: bytes, label: str, limits: ImportLimits) -> _CsvFile:
 
 
 def _not_letterboxd_message(label: str, headers: list[str]) -> str:
+    if label.casefold().endswith(".zip"):
+        # Text named .zip that is no export CSV either: a damaged download, not a CSV's columns.
+        return _corrupt_zip_message(label)
     shown = ", ".join(_clip(h, 30) for h in headers[:8] if h.strip())
     if len(headers) > 8:
         shown += ", …"
