@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -229,10 +230,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ratings = read_ratings(data_root / args.dataset)
     evaluation = run_evaluation(ratings, settings, say=_say)
     report = evaluation.report
+    extras_start = time.perf_counter()
     if len(seeds) > 1:
         report["across_seeds"] = across_seeds(ratings, settings, seeds, _say, first=report)
     if args.sweep:
         report["sweep"] = sweep_settings(ratings, settings, repeats=args.repeats, say=_say)
+    if len(seeds) > 1 or args.sweep:  # "Took" counts the extra seeds and the sweep too
+        report["seconds"] = round(report["seconds"] + time.perf_counter() - extras_start, 1)
     if out is not None:
         for path in write_outputs(report, out):
             _say(f"Wrote {path}")

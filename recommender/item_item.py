@@ -81,8 +81,9 @@ def gram(ratings: pd.DataFrame, item_ids: np.ndarray, block: int = ROW_BLOCK) ->
     cols = lookup(item_ids, ratings["movieId"].to_numpy())
     keep = cols >= 0
     rows, _ = pd.factorize(ratings["userId"].to_numpy()[keep])
+    # Float32 ones: counts stay exact (below 2**24 raters a pair) at half float64's memory.
     x = sp.csc_matrix(
-        (np.ones(int(keep.sum())), (rows, cols[keep])),
+        (np.ones(int(keep.sum()), dtype=DTYPE), (rows, cols[keep])),
         shape=(int(rows.max()) + 1 if rows.size else 0, item_ids.size),
     )
     x.data[:] = 1.0  # a film rated twice by one user is still one film
@@ -163,6 +164,7 @@ def fit_item_item(
     item_ids = np.asarray(item_ids, dtype=np.int64)
     pos = lookup(item_ids, ratings["movieId"].to_numpy())
     counts = np.bincount(pos[pos >= 0], minlength=item_ids.size)
+    del pos  # 8 bytes a rating: gone before the Gram matrix makes its own pass
     films = modelled_films(item_ids, counts, cfg.max_films, cfg.min_ratings)
     n = item_ids.size
     if films.size < 2:
