@@ -299,10 +299,13 @@ class ProfileStore:
     async def snapshot(self, user_id: int) -> ProfileSnapshot:
         """The user's profile row exactly as stored (``None``: no row), to put back with
         :meth:`restore` if a save's answer never reaches the user."""
-        async with self._read(), self._db.execute(
-            "SELECT films_json, film_count, saved_at FROM profiles WHERE user_id = ?",
-            (user_id,),
-        ) as cursor:
+        async with (
+            self._read(),
+            self._db.execute(
+                "SELECT films_json, film_count, saved_at FROM profiles WHERE user_id = ?",
+                (user_id,),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         return None if row is None else (row[0], row[1], row[2])
 
