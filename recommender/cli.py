@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--item-item-films",
         type=int,
         help="the most-rated films the item-item half models (default 20000; its fit needs "
-        "about 4 bytes × films² of memory: 1.6 GB at 20000)",
+        "about 4 bytes × films² of memory plus the ratings: 2.7 GB at 20000 on ml-32m)",
     )
     tr.add_argument("--download", action="store_true", help="download the dataset if missing")
     tr.set_defaults(func=cmd_train)
