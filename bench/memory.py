@@ -129,6 +129,8 @@ def main() -> None:
             for i, bot in enumerate(bots):
                 pid = bot.proc.pid
                 whole, mapped = smaps(pid, ""), smaps(pid, str(comps_file))
+                # The item-item half's arrays (indptr, indices, weights), memory-mapped too.
+                half = smaps(pid, str(comps_file.parent / "item_item_"))
                 rows.append(
                     {
                         "rss_mb": round(bl.status_mb("VmRSS", pid), 1),
@@ -143,6 +145,11 @@ def main() -> None:
                         ),
                         "components_private_mb": round(
                             mapped.get("Private_Clean", 0.0) + mapped.get("Private_Dirty", 0.0), 1
+                        ),
+                        "item_item_rss_mb": round(half.get("Rss", 0.0), 1),
+                        "item_item_pss_mb": round(half.get("Pss", 0.0), 1),
+                        "item_item_private_mb": round(
+                            half.get("Private_Clean", 0.0) + half.get("Private_Dirty", 0.0), 1
                         ),
                     }
                 )
@@ -161,6 +168,11 @@ def main() -> None:
             f"            {r['components_rss_mb']:6.0f}"
             f" {r['components_pss_mb']:6.0f} {r['components_shared_mb']:7.0f} "
             f"{r['components_private_mb']:8.0f}"
+        )
+    for i, r in enumerate(rows):
+        print(
+            f"  bot{i} item-item half (memory-mapped): RSS {r['item_item_rss_mb']:.0f}, "
+            f"PSS {r['item_item_pss_mb']:.0f}, private {r['item_item_private_mb']:.0f} MiB"
         )
     ours = max(r["components_pss_mb"] for r in rows)
     peaks = ", ".join(f"{r['peak_rss_mb']:.0f}" for r in rows)
