@@ -19,7 +19,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
-ML32M_MOVIES = SHARED / "movielens" / "ml-32m" / "movies.csv"
+# The MovieLens folder: BOXDREC_DATA_DIR (as for boxdrec), else BOXDREC_TEST_DATA (as for the
+# tests), else ../shared/data/movielens beside the repo.
+MOVIELENS = Path(
+    os.environ.get("BOXDREC_DATA_DIR")
+    or os.environ.get("BOXDREC_TEST_DATA")
+    or SHARED / "movielens"
+)
+ML32M_MOVIES = MOVIELENS / "ml-32m" / "movies.csv"
 
 # ml-32m's shape (its README): 32,000,204 ratings by 200,948 users, each with at least 20.
 ML32M_USERS = 200_948
@@ -134,6 +141,12 @@ def ml32m_movie_ids() -> np.ndarray:
     """The real ml-32m movieIds (87,585), ascending, from its movies.csv."""
     import pandas as pd
 
+    if not ML32M_MOVIES.is_file():
+        raise SystemExit(
+            f"bench: {ML32M_MOVIES} is missing. The benchmarks use the real ml-32m movieIds: "
+            "set BOXDREC_DATA_DIR to the folder holding ml-32m/ "
+            "('boxdrec data download ml-32m' fetches it)."
+        )
     ids = pd.read_csv(ML32M_MOVIES, usecols=["movieId"], dtype={"movieId": "int64"})
     return np.unique(ids["movieId"].to_numpy())
 

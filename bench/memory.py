@@ -88,7 +88,7 @@ def notebook_copy_mb(model_dir: Path, name: str, workdir: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the same run (it is quick)")
-    parser.add_argument("--data-dir", type=Path, default=bl.SHARED / "movielens")
+    parser.add_argument("--data-dir", type=Path, default=bl.MOVIELENS)
     parser.add_argument(
         "--letterboxd-dir",
         type=Path,

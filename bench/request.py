@@ -76,7 +76,7 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="leave the loaded service in the garbage collector's sight (the bot freezes it)",
     )
-    parser.add_argument("--data-dir", type=Path, default=bl.SHARED / "movielens")
+    parser.add_argument("--data-dir", type=Path, default=bl.MOVIELENS)
     parser.add_argument(
         "--letterboxd-dir",
         type=Path,

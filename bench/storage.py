@@ -82,7 +82,7 @@ def run(writers: int, saves: int, films_file: Path, workdir: Path) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--data-dir", type=Path, default=bl.SHARED / "movielens")
+    parser.add_argument("--data-dir", type=Path, default=bl.MOVIELENS)
     parser.add_argument(
         "--letterboxd-dir",
         type=Path,

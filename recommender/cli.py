@@ -52,6 +52,16 @@ def _as_flags(message: str) -> str:
     return message
 
 
+def _dataset_name(value: str) -> str:
+    """A dataset is a folder inside the data folder, named, never a path out of it."""
+    if value in ("", ".", "..") or Path(value).name != value or "\\" in value:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a dataset name: give a folder name such as ml-latest-small, "
+            "and the folder that holds it with --data-dir"
+        )
+    return value
+
+
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -183,14 +193,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     unknown = sorted(set(models) - set(MODELS))
     if unknown or not models:
         raise BoxdrecError(f"--models takes a comma-separated list of {', '.join(MODELS)}.")
-    if args.gold is not None and not args.gold.is_dir():
+    if args.gold is not None and not (args.gold.is_dir() and any(args.gold.glob("gold_*.csv"))):
         raise BoxdrecError(f"--gold {args.gold} is not a folder of gold_*.csv files.")
     if args.max_users < 1 or args.repeats < 1:
         raise BoxdrecError("--max-users and --repeats must be at least 1.")
-    if args.seeds is None and args.seed < 0:
+    if args.seed is not None and args.seeds is not None:
+        raise BoxdrecError("Give --seed or --seeds, not both.")
+    seed = 0 if args.seed is None else args.seed
+    if args.seeds is None and seed < 0:
         raise BoxdrecError("--seed takes a whole number of 0 or more.")
     try:
-        seeds = [args.seed] if args.seeds is None else [int(v) for v in args.seeds.split(",")]
+        seeds = [seed] if args.seeds is None else [int(v) for v in args.seeds.split(",")]
     except ValueError:
         raise BoxdrecError("--seeds takes comma-separated whole numbers, e.g. 0,1,2,3,4.") from None
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
@@ -297,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     match.set_defaults(func=cmd_match)
 
     tr = sub.add_parser("train", help="train an NMF model on a MovieLens dataset")
-    tr.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset folder name")
+    tr.add_argument(
+        "--dataset", type=_dataset_name, default=DEFAULT_DATASET, help="dataset folder name"
+    )
     tr.add_argument("--name", help="model name (default: the dataset name)")
     # No defaults here: what is left out comes from TrainConfig (importing it loads sklearn).
     tr.add_argument("--components", type=int, help="NMF components (k; default 128)")
@@ -320,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--item-item-weight",
         type=float,
-        help="weight of the item-item (EASE) half blended with NMF (default 2; 0: NMF alone)",
+        help="weight of the item-item (EASE) half blended with NMF, 0 to 100 (default 2; 0: "
+        "NMF alone)",
     )
     tr.add_argument("--item-item-lambda", type=float, help="EASE's λ (default 100)")
     tr.add_argument(
@@ -335,13 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "evaluate", help="score the model and the baselines on held-out MovieLens users"
     )
-    ev.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset folder name")
+    ev.add_argument(
+        "--dataset", type=_dataset_name, default=DEFAULT_DATASET, help="dataset folder name"
+    )
     ev.add_argument("--json", action="store_true", help="print the whole report as JSON")
     ev.add_argument("--sweep", action="store_true", help="also sweep the training settings")
     ev.add_argument(
         "--out", type=Path, help="write report.json (and the sweep's table and plot) here"
     )
-    ev.add_argument("--seed", type=int, default=0, help="which users are held out")
+    ev.add_argument("--seed", type=int, help="which users are held out (default 0)")
     ev.add_argument(
         "--seeds",
         help="several held-out draws, e.g. 0,1,2,3,4: each metric's mean and standard error "
@@ -362,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--item-item-weight",
         type=float,
-        help="our model's item-item weight (default: the trained default; 0: NMF alone)",
+        help="our model's item-item weight, 0 to 100 (default: the trained default; 0: NMF alone)",
     )
     ev.add_argument(
         "--ease-lambdas",

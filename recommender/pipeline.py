@@ -86,7 +86,8 @@ def train_and_save(
     extras[bias_mod.ARRAY] = film_bias(ratings, np.sort(matrix.item_ids))
     # The item-item half (item_item.py): EASE over the model's most-rated films, from every
     # rating of them (as the film bias).
-    pairs_meta: dict[str, object] = {}
+    # Weight 0 is recorded too: NMF alone by choice, not a model from before the half.
+    pairs_meta: dict[str, object] = {"weight": 0.0}
     if cfg.item_item_weight > 0:
         if say:
             say("Fitting the item-item half (EASE)…")
@@ -111,8 +112,7 @@ def train_and_save(
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **taste_meta,
     }
-    if pairs_meta:
-        meta[item_item.META] = pairs_meta
+    meta[item_item.META] = pairs_meta
     return save_model(target, fit.components, matrix.item_ids, matrix.item_counts, meta, extras)
 
 

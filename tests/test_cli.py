@@ -460,6 +460,33 @@ def test_train_refuses_a_bad_setting_naming_the_option_before_reading_any_data(
     assert not (tmp_path / "models").exists()
 
 
+@pytest.mark.parametrize("make", ["nothing", "empty folder", "other csv"])
+def test_evaluate_refuses_a_gold_folder_without_gold_files(
+    cli_env, capsys, tmp_path: Path, make: str
+) -> None:
+    gold = tmp_path / "gold"
+    if make != "nothing":
+        gold.mkdir()
+    if make == "other csv":
+        (gold / "ratings.csv").write_text("Date,Name,Year,Letterboxd URI,Rating\n")
+    code, out, err = run(capsys, "evaluate", "--gold", gold)
+    assert (code, out) == (1, "")
+    assert err == f"boxdrec: error: --gold {gold} is not a folder of gold_*.csv files.\n"
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train"])
+@pytest.mark.parametrize("name", ["../x", "a/b", "..", ""])
+def test_dataset_must_be_a_folder_name_not_a_path(cli_env, capsys, command: str, name: str):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--dataset", name])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].endswith(
+        f"argument --dataset: {name!r} is not a dataset name: give a folder name such as "
+        "ml-latest-small, and the folder that holds it with --data-dir"
+    )
+
+
 def test_evaluate_checks_its_out_folder_before_any_work(cli_env, capsys, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -480,6 +507,7 @@ def test_evaluate_checks_its_out_folder_before_any_work(cli_env, capsys, tmp_pat
             "Invalid option: --item-item-weight must be a number from 0 to 100.",
         ),
         (["--components", "0"], "Invalid option: --components must be at least 1."),
+        (["--seed", "1", "--seeds", "0,1"], "Give --seed or --seeds, not both."),
     ],
 )
 def test_evaluate_names_the_option_that_is_wrong(

@@ -339,3 +339,26 @@ def test_an_old_model_without_the_half_is_served_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="recommender.service"):
         assert _item_item(off) is None
     assert caplog.text == ""
+
+
+def test_a_model_trained_with_weight_zero_is_nmf_alone_by_choice(
+    movielens_dir: Path, tmp_path: Path, caplog
+):
+    # No arrays, and metadata that says so: served with NMF alone and no "retrain" warning.
+    from dataclasses import replace as replace_config
+
+    from recommender.model_store import load_model
+    from recommender.pipeline import train_and_save
+    from recommender.service import _item_item
+    from recommender.training import TrainConfig
+
+    cfg = replace_config(
+        TrainConfig(dataset="ml-latest-small", n_components=4, max_iter=5), item_item_weight=0.0
+    )
+    path = train_and_save(cfg, movielens_dir, tmp_path, "alone")
+    assert not list(path.glob("item_item_*"))
+    model = load_model(path)
+    assert model.metadata[META] == {"weight": 0.0}
+    with caplog.at_level(logging.WARNING, logger="recommender.service"):
+        assert _item_item(model) is None
+    assert caplog.text == ""
