@@ -481,6 +481,13 @@ def test_report_text_and_files(evaluation, tmp_path: Path):
     text = format_report(evaluation.report)
     for word in ("recall@20", "popularity", "EASE", "ours", "Presence trap", "Gold sets"):
         assert word in text
+    targets = evaluation.report["targets"]
+    assert targets
+    for name, t in targets.items():
+        verdict = "met" if t["met"] else "NOT met"
+        assert f"Target {name} ≥ {t['target']:g}: {t['ratio']:.2f} ({verdict})" in text
+    # One draw: the report points at the five-seed mean the targets are judged on.
+    assert "(one held-out draw; --seeds 0,1,2,3,4 gives the mean over five" in text
     [path] = write_outputs(evaluation.report, tmp_path / "out")
     assert json.loads(path.read_text())["models"] == evaluation.report["models"]
 
