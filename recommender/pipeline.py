@@ -24,7 +24,6 @@ from recommender.download import ensure_dataset
 from recommender.errors import ModelError
 from recommender.film_bias import film_bias
 from recommender.hashing import sha256_file
-from recommender.item_item import fit_item_item
 from recommender.model_store import NMFModel, check_model_name, load_model, save_model
 from recommender.movielens import DEFAULT_DATASET, load_catalogue, read_movies, read_ratings
 from recommender.taste_data import taste_extras
@@ -91,7 +90,9 @@ def train_and_save(
     if cfg.item_item_weight > 0:
         if say:
             say("Fitting the item-item half (EASE)…")
-        pairs, pairs_meta = fit_item_item(ratings, np.sort(matrix.item_ids), cfg.item_item())
+        pairs, pairs_meta = item_item.fit_item_item(
+            ratings, np.sort(matrix.item_ids), cfg.item_item()
+        )
         extras.update(pairs)
     meta = {
         "dataset": cfg.dataset,

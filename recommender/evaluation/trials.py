@@ -115,8 +115,8 @@ def trials(base: TrainConfig | None = None) -> dict[str, Trainer]:
         "item-item weight 3": product(item_item_weight=3.0),
         "item-item keep 300": product(item_item_keep=300),
         "item-item λ 200": product(item_item_lambda=200.0),
-        # With the item-item half the sweep cannot tell k=16 from k=128 (docs/evaluation.md):
-        # fewer components, paired on five draws.
+        # With the item-item half the blended grid is flat within 0.03 (docs/evaluation.md):
+        # fewer components, paired on five draws, to settle what two sweep draws suggest.
         "k=16": product(n_components=16),
         "k=32": product(n_components=32),
         "k=64": product(n_components=64),
